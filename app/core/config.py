@@ -1,0 +1,81 @@
+"""Typed settings, read once from the environment (prefix ``QTABLE_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path("data")
+DEV_SECRET_FILE = DATA_DIR / "jwt_secret"
+
+
+def _dev_secret() -> str:
+    """Generate a secret once and keep it, so dev tokens survive restarts."""
+    try:
+        return DEV_SECRET_FILE.read_text().strip()
+    except FileNotFoundError:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        DEV_SECRET_FILE.write_text(secret)
+        DEV_SECRET_FILE.chmod(0o600)
+        return secret
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QTABLE_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite+aiosqlite:///./{DATA_DIR}/qtable.db"
+    # SQLite durability: NORMAL in WAL mode loses no committed transaction on a process crash;
+    # FULL also survives power loss. See README.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    jwt_secret: str = ""
+    jwt_algorithm: Literal["HS256"] = "HS256"
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=30, ge=1)
+
+    # argon2 cost; unset keeps passlib's defaults (about 100 ms a hash). Tests lower it.
+    argon2_time_cost: int | None = Field(default=None, ge=1)
+    argon2_memory_kib: int | None = Field(default=None, ge=8)
+
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    redis_url: str | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # Auth rate limits: attempts per window, per email and per client address.
+    auth_rate_window_seconds: int = Field(default=300, ge=1)
+    auth_max_failures_per_email: int = Field(default=5, ge=1)
+    auth_max_attempts_per_client: int = Field(default=30, ge=1)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _require_secret(self) -> Settings:
+        if not self.jwt_secret:
+            if self.env == "production":
+                raise ValueError("QTABLE_JWT_SECRET must be set when QTABLE_ENV=production")
+            self.jwt_secret = _dev_secret() if self.env == "development" else "test-" + "x" * 40
+        elif self.env == "production" and len(self.jwt_secret) < 32:
+            raise ValueError("QTABLE_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,116 @@
+"""Password hashing (argon2, off the event loop) and access-token encoding. No database here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+_passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+# Verified when an email is unknown, so a login costs the same whether or not it exists.
+_DUMMY_HASH = _passwords.hash(secrets.token_urlsafe(16))
+
+
+def configure_password_hashing(*, time_cost: int | None, memory_kib: int | None) -> None:
+    """Override argon2 cost (tests use a cheap one; production keeps passlib's defaults)."""
+    global _passwords, _DUMMY_HASH
+    options = {}
+    if time_cost is not None:
+        options["argon2__time_cost"] = time_cost
+    if memory_kib is not None:
+        options["argon2__memory_cost"] = memory_kib
+    _passwords = CryptContext(schemes=["argon2"], deprecated="auto", **options)
+    _DUMMY_HASH = _passwords.hash(secrets.token_urlsafe(16))
+
+
+ACCESS_TOKEN_TYPE = "access"
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_passwords.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant work for a missing user: verify against a dummy hash and answer False."""
+    if password_hash is None:
+        await asyncio.to_thread(_passwords.verify, password, _DUMMY_HASH)
+        return False
+    try:
+        return await asyncio.to_thread(_passwords.verify, password, password_hash)
+    except ValueError:
+        return False
+
+
+class InvalidToken(Exception):
+    """The token is malformed, expired, tampered with, or not an access token."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    restaurant_id: int
+    role: str
+    generation: int
+    expires_at: datetime
+
+
+def encode_access_token(
+    *,
+    user_id: int,
+    restaurant_id: int,
+    role: str,
+    generation: int,
+    secret: str,
+    minutes: int,
+    now: datetime | None = None,
+) -> str:
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "rid": restaurant_id,
+        "role": role,
+        "gen": generation,
+        "typ": ACCESS_TOKEN_TYPE,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(minutes=minutes)).timestamp()),
+        "jti": secrets.token_urlsafe(8),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessClaims:
+    try:
+        # The algorithm is pinned: alg=none and any other algorithm are refused.
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
+        )
+        if jwt.get_unverified_header(token).get("alg") != "HS256":
+            raise InvalidToken("unexpected algorithm")
+        if claims.get("typ") != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("not an access token")
+        return AccessClaims(
+            user_id=int(claims["sub"]),
+            restaurant_id=int(claims["rid"]),
+            role=str(claims["role"]),
+            generation=int(claims["gen"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+    except (JWTError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidToken(str(exc)) from exc
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

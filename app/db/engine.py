@@ -1,0 +1,73 @@
+"""Async engine construction: SQLite pragmas and BEGIN IMMEDIATE, PostgreSQL pool settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from app.core.config import Settings
+
+# Execution option carried by connections of the write engine: their transactions start with
+# BEGIN IMMEDIATE on SQLite, so concurrent writers queue on the busy timeout instead of failing
+# with "database is locked" when a deferred read transaction tries to upgrade.
+WRITE_OPTION = "qtable_write"
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    prefix = "sqlite+aiosqlite:///"
+    path = url[len(prefix) :] if url.startswith(prefix) else ""
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path.split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so that "begin" below decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if settings.is_sqlite:
+        _ensure_sqlite_dir(url)
+        engine = create_async_engine(
+            url,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=settings.db_pool_size,
+            max_overflow=0,
+            pool_timeout=30,
+        )
+        _install_sqlite_hooks(engine, settings)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def write_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, with connections that begin write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})

@@ -1,0 +1,111 @@
+"""The request dependencies, as Annotated aliases in one place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+
+from app.core.config import Settings, get_settings
+from app.core.errors import Forbidden, Unauthorized, field_error
+from app.core.security import InvalidToken, decode_access_token
+from app.db.session import UnitOfWork, UnitOfWorkDep
+from app.db.tenancy import RestaurantScope, _make_scope, bind_scope
+from app.models import User
+
+ROLE_RANK = {"server": 0, "host": 1, "manager": 2, "owner": 3}
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:
+    """Verify an access token against the current user row; any doubt is a 401."""
+    if not token:
+        raise Unauthorized()
+    try:
+        claims = decode_access_token(token, secret=settings.jwt_secret)
+    except InvalidToken:
+        raise Unauthorized("The access token is not valid") from None
+    # A short read outside the request's unit of work: write transactions begin only when the
+    # service first touches the database, after any slow work such as password hashing.
+    async with uow.read_connection() as conn:
+        row = (
+            await conn.execute(
+                select(User.restaurant_id, User.role, User.token_generation).where(
+                    User.id == claims.user_id
+                )
+            )
+        ).first()
+    if (
+        row is None
+        or row.restaurant_id != claims.restaurant_id
+        or row.role != claims.role
+        or row.token_generation != claims.generation
+    ):
+        raise Unauthorized("The access token is no longer valid")
+    return _make_scope(row.restaurant_id, claims.user_id, row.role)
+
+
+async def current_scope(
+    request: Request,
+    uow: UnitOfWorkDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> RestaurantScope:
+    scope = await authenticate(token, uow, settings)
+    bind_scope(uow.session.sync_session, scope)
+    request.state.restaurant_id = scope.restaurant_id
+    return scope
+
+
+Scope = Annotated[RestaurantScope, Depends(current_scope)]
+
+
+def require_role(minimum: str):  # type: ignore[no-untyped-def]
+    async def _check(scope: Scope) -> RestaurantScope:
+        if ROLE_RANK[scope.role] < ROLE_RANK[minimum]:
+            raise Forbidden(f"This needs the {minimum} role or above")
+        return scope
+
+    return _check
+
+
+ManagerScope = Annotated[RestaurantScope, Depends(require_role("manager"))]
+
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='Optional `"<version>"`: the write is refused with 412 unless the row '
+            "still has that version."
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise field_error(["header", "If-Match"], 'If-Match must be "<version>"')
+    return int(value)
+
+
+IfMatch = Annotated[int | None, Depends(_if_match)]
+
+__all__ = [
+    "IfMatch",
+    "ManagerScope",
+    "Scope",
+    "SettingsDep",
+    "UnitOfWork",
+    "UnitOfWorkDep",
+    "authenticate",
+    "require_role",
+]

@@ -1,0 +1,83 @@
+"""create_app(): lifespan (engine, realtime hub), middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.api import api_router
+from app.auth.rate_limit import AuthRateLimiter
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.security import configure_password_hashing
+from app.db.engine import create_engine
+from app.db.session import Database
+from app.observability.middleware import RequestMiddleware
+from app.observability.router import router as health_router
+from app.realtime.hub import Hub
+
+DESCRIPTION = """\
+QTable runs a restaurant's floor: the waitlist, seated parties, tables and reservations.
+
+Authenticate with **Authorize** (email as username). Every error answers with
+`{"error": {"code", "message", "details"}, "requestId"}`.
+"""
+
+
+def route_templates(app: FastAPI) -> dict[str, str]:
+    """operationId -> path template, for metrics and logs."""
+    return {
+        operation["operationId"]: path
+        for path, item in app.openapi()["paths"].items()
+        for operation in item.values()
+        if "operationId" in operation
+    }
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    if settings.argon2_time_cost or settings.argon2_memory_kib:
+        configure_password_hashing(
+            time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(create_engine(settings))
+        hub = Hub()
+        app.state.db = db
+        app.state.hub = hub
+        app.state.publish = hub.publish
+        app.state.auth_limiter = AuthRateLimiter(
+            max_failures_per_email=settings.auth_max_failures_per_email,
+            max_attempts_per_client=settings.auth_max_attempts_per_client,
+            window_seconds=settings.auth_rate_window_seconds,
+        )
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(title="QTable", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        route_templates=lambda: route_templates(app),
+    )
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

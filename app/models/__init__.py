@@ -1,0 +1,11 @@
+"""All models, imported once so the metadata is complete (Alembic reads it from here)."""
+
+from app.db.base import Base
+from app.models.dining_table import DiningTable
+from app.models.guest import Guest
+from app.models.refresh_token import RefreshToken
+from app.models.reservation import Reservation
+from app.models.restaurant import Restaurant
+from app.models.user import User
+
+__all__ = ["Base", "DiningTable", "Guest", "RefreshToken", "Reservation", "Restaurant", "User"]

@@ -1,0 +1,63 @@
+"""A party on the waitlist or at a table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, IdType, TenantMixin, TimestampMixin, VersionedMixin
+
+GUEST_STATUSES = ("waiting", "notified", "seated", "completed", "left", "no_show", "cancelled")
+ACTIVE_GUEST_STATUSES = ("waiting", "notified", "seated")
+
+
+class Guest(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
+    __tablename__ = "guests"
+    __entity__ = "guests"
+    __minimal_fields__ = ("id", "name", "status", "table_id", "party_size", "version")
+    __table_args__ = (
+        UniqueConstraint("restaurant_id", "id"),
+        # A table has at most one current guest.
+        UniqueConstraint("table_id"),
+        ForeignKeyConstraint(
+            ["restaurant_id", "table_id"], ["dining_tables.restaurant_id", "dining_tables.id"]
+        ),
+        ForeignKeyConstraint(
+            ["restaurant_id", "reservation_id"], ["reservations.restaurant_id", "reservations.id"]
+        ),
+        CheckConstraint("party_size BETWEEN 1 AND 50", name="party_size"),
+        CheckConstraint(
+            "status IN ('waiting', 'notified', 'seated', 'completed', 'left', 'no_show',"
+            " 'cancelled')",
+            name="status",
+        ),
+        CheckConstraint(
+            "(status = 'seated' AND table_id IS NOT NULL)"
+            " OR (status <> 'seated' AND table_id IS NULL)",
+            name="seated_has_table",
+        ),
+        Index("ix_guests_restaurant_id_status_arrived_at", "restaurant_id", "status", "arrived_at"),
+        Index("ix_guests_restaurant_id_arrived_at", "restaurant_id", "arrived_at"),
+        Index("ix_guests_reservation_id", "reservation_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(16), default=None)
+    party_size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    table_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    quoted_wait_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    notes: Mapped[str | None] = mapped_column(String(1000), default=None)
+    reservation_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    arrived_at: Mapped[datetime]
+    seated_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,28 @@
+"""The restaurant: the tenant every other row belongs to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, TimestampMixin, VersionedMixin
+
+
+class Restaurant(IdMixin, VersionedMixin, TimestampMixin, Base):
+    __tablename__ = "restaurants"
+    __table_args__ = (
+        CheckConstraint(
+            "table_after_guest_leaves IN ('dirty', 'available')", name="table_after_guest_leaves"
+        ),
+        CheckConstraint(
+            "default_reservation_minutes BETWEEN 15 AND 720", name="default_reservation_minutes"
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    table_after_guest_leaves: Mapped[str] = mapped_column(String(16), default="dirty")
+    default_reservation_minutes: Mapped[int] = mapped_column(Integer, default=90)
+    service_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

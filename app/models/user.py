@@ -1,0 +1,25 @@
+"""Staff users: each belongs to exactly one restaurant; emails are unique service-wide."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, TenantMixin, TimestampMixin, VersionedMixin
+
+ROLES = ("owner", "manager", "host", "server")
+
+
+class User(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'manager', 'host', 'server')", name="role"),
+        Index("ix_users_restaurant_id_role", "restaurant_id", "role"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    # Bumped whenever outstanding access tokens must stop working (role change).
+    token_generation: Mapped[int] = mapped_column(Integer, default=1)

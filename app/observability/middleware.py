@@ -1,0 +1,158 @@
+"""One pure ASGI middleware for every request: request id, body limit, metrics, access log,
+and the envelope for errors that nothing else caught."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import Unavailable, is_database_unavailable
+
+logger = logging.getLogger("qtable.access")
+
+REQUESTS = Counter("qtable_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "qtable_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while the body streams in; an HTTPException so FastAPI's body parsing lets it
+    through to the envelope handlers instead of calling it a parse error."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body is larger than 1 MiB")
+
+
+def _error_body(status: int, code: str, message: str, request_id: str) -> bytes:
+    return json.dumps(
+        {"error": {"code": code, "message": message, "details": {}}, "requestId": request_id}
+    ).encode()
+
+
+class RequestMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, route_templates: Callable[[], dict[str, str]]
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        # operationId -> full path template; routes of included routers only know their
+        # own relative path.
+        self._route_templates = route_templates
+        self._templates: dict[str, str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        sent_id = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent_id if _VALID_REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        async def reply(
+            status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
+        ) -> None:
+            body = _error_body(status, code, message, request_id)
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *(extra or []),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        length = headers.get(b"content-length")
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await reply(413, "payload_too_large", "Request body is larger than 1 MiB")
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        except _BodyTooLarge:
+            if not status_holder["started"]:
+                await reply(413, "payload_too_large", "Request body is larger than 1 MiB")
+        except Exception as exc:
+            if status_holder["started"]:
+                raise
+            if is_database_unavailable(exc):
+                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
+                await reply(503, "unavailable", Unavailable.message, [(b"retry-after", b"1")])
+            else:
+                logger.exception("unhandled error", extra={"request_id": request_id})
+                await reply(500, "internal_error", "Internal server error")
+        finally:
+            self._observe(scope, status_holder["status"], time.perf_counter() - started, request_id)
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        return limited_receive
+
+    def _template(self, route: Any) -> str:
+        if route is None:
+            return "unmatched"
+        if self._templates is None:
+            self._templates = self._route_templates()
+        operation_id = getattr(route, "operation_id", None)
+        return self._templates.get(operation_id or "", None) or getattr(route, "path", "?")
+
+    def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        template = self._template(scope.get("route"))
+        method = scope["method"]
+        REQUESTS.labels(method, template, str(status)).inc()
+        LATENCY.labels(method, template).observe(seconds)
+        state: dict[str, Any] = scope.get("state", {})
+        logger.info(
+            "%s %s %s %.1fms",
+            method,
+            template,
+            status,
+            seconds * 1000,
+            extra={
+                "request_id": request_id,
+                "method": method,
+                "route": template,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "restaurant_id": state.get("restaurant_id"),
+            },
+        )

@@ -1,0 +1,31 @@
+"""GET and PATCH /restaurant: the caller's own restaurant."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.core.openapi import errors
+from app.deps import IfMatch, ManagerScope, Scope, UnitOfWorkDep
+from app.restaurants import schemas, service
+
+router = APIRouter(prefix="/restaurant", tags=["restaurant"])
+
+
+@router.get(
+    "", operation_id="getRestaurant", response_model=schemas.Restaurant, responses=errors(401)
+)
+async def get_restaurant(uow: UnitOfWorkDep, scope: Scope) -> schemas.Restaurant:
+    return await service.get_restaurant(uow, scope)
+
+
+@router.patch(
+    "",
+    operation_id="updateRestaurant",
+    response_model=schemas.Restaurant,
+    responses=errors(401, 403, 412),
+)
+async def update_restaurant(
+    data: schemas.RestaurantUpdate, uow: UnitOfWorkDep, scope: ManagerScope, if_match: IfMatch
+) -> schemas.Restaurant:
+    """Owners and managers only."""
+    return await service.update_restaurant(uow, scope, data, if_match)

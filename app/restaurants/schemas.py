@@ -1,0 +1,90 @@
+"""Restaurant settings on the wire, and the validated shape of service hours."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, Field, model_validator
+
+from app.core.schemas import InputModel, Name, OutputModel, PatchModel
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones() | {"UTC"})
+
+
+def _valid_timezone(value: str) -> str:
+    if value not in _timezones():
+        raise ValueError("must be an IANA time zone such as Europe/Paris")
+    return value
+
+
+Timezone = Annotated[
+    str, Field(examples=["Europe/Paris"], max_length=64), AfterValidator(_valid_timezone)
+]
+LocalTime = Annotated[str, Field(pattern=_HHMM.pattern, examples=["17:00"])]
+Interval = tuple[LocalTime, LocalTime]
+DayHours = Annotated[list[Interval], Field(max_length=12)]
+
+
+def minutes_of(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class ServiceHours(InputModel):
+    """Opening intervals per weekday in local time; a missing day is closed.
+
+    Each interval is `[start, end]` with start < end ("24:00" may end a day); a day's
+    intervals must be in order and must not overlap.
+    """
+
+    mon: DayHours = Field(default_factory=list)
+    tue: DayHours = Field(default_factory=list)
+    wed: DayHours = Field(default_factory=list)
+    thu: DayHours = Field(default_factory=list)
+    fri: DayHours = Field(default_factory=list)
+    sat: DayHours = Field(default_factory=list)
+    sun: DayHours = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered_intervals(self) -> ServiceHours:
+        for day in WEEKDAYS:
+            previous_end = -1
+            for start, end in getattr(self, day):
+                if start == "24:00":
+                    raise ValueError(f"{day}: an interval cannot start at 24:00")
+                if minutes_of(start) >= minutes_of(end):
+                    raise ValueError(f"{day}: {start}-{end} must start before it ends")
+                if minutes_of(start) < previous_end:
+                    raise ValueError(f"{day}: intervals must be in order and not overlap")
+                previous_end = minutes_of(end)
+        return self
+
+
+class Restaurant(OutputModel):
+    id: int
+    name: str
+    timezone: str
+    table_after_guest_leaves: Literal["dirty", "available"]
+    default_reservation_minutes: int
+    service_hours: dict[str, list[tuple[str, str]]]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RestaurantUpdate(PatchModel):
+    name: Name | None = None
+    timezone: Timezone | None = None
+    table_after_guest_leaves: Literal["dirty", "available"] | None = None
+    default_reservation_minutes: int | None = Field(default=None, ge=15, le=720)
+    service_hours: ServiceHours | None = None

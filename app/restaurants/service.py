@@ -1,0 +1,44 @@
+"""The caller's own restaurant and its settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.core.errors import NotFound, PreconditionFailed
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.models import Restaurant
+from app.restaurants import schemas
+from app.restaurants.schemas import WEEKDAYS
+
+
+async def load_restaurant(
+    uow: UnitOfWork, scope: RestaurantScope, *, for_update: bool = False
+) -> Restaurant:
+    stmt = select(Restaurant).where(Restaurant.id == scope.restaurant_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    restaurant = await uow.session.scalar(stmt)
+    if restaurant is None:  # deleted while the token was alive
+        raise NotFound("Restaurant not found")
+    return restaurant
+
+
+async def get_restaurant(uow: UnitOfWork, scope: RestaurantScope) -> schemas.Restaurant:
+    return schemas.Restaurant.model_validate(await load_restaurant(uow, scope))
+
+
+async def update_restaurant(
+    uow: UnitOfWork, scope: RestaurantScope, data: schemas.RestaurantUpdate, if_match: int | None
+) -> schemas.Restaurant:
+    restaurant = await load_restaurant(uow, scope, for_update=True)
+    if if_match is not None and restaurant.version != if_match:
+        raise PreconditionFailed()
+    changes = data.changes()
+    if "service_hours" in changes:
+        hours = changes.pop("service_hours")
+        restaurant.service_hours = {day: [list(i) for i in hours.get(day, [])] for day in WEEKDAYS}
+    for field, value in changes.items():
+        setattr(restaurant, field, value)
+    await uow.session.flush()
+    return schemas.Restaurant.model_validate(restaurant)

@@ -1,0 +1,53 @@
+"""Staff users on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from app.core.schemas import InputModel, Name, OutputModel, PatchModel
+
+Role = Literal["owner", "manager", "host", "server"]
+
+
+def _normal_email(value: str) -> str:
+    value = value.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise ValueError("must be an email address")
+    if any(c.isspace() for c in value) or value.count("@") != 1:
+        raise ValueError("must be an email address")
+    return value
+
+
+Email = Annotated[
+    str, Field(max_length=254, examples=["host@example.com"]), AfterValidator(_normal_email)
+]
+Password = Annotated[str, Field(min_length=10, max_length=128)]
+
+
+class User(OutputModel):
+    id: int
+    restaurant_id: int
+    email: str
+    full_name: str
+    role: Role
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserCreate(InputModel):
+    email: Email
+    password: Password
+    full_name: Name
+    role: Role
+
+
+class UserUpdate(PatchModel):
+    email: Email | None = None
+    password: Password | None = None
+    full_name: Name | None = None
+    role: Role | None = None
