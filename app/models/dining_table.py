@@ -23,6 +23,7 @@ TableNumberType = String(20).with_variant(String(20, collation="C"), "postgresql
 class DiningTable(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     __tablename__ = "dining_tables"
     __entity__ = "tables"
+    __label__ = "Table"
     __minimal_fields__ = ("id", "table_number", "status", "current_guest_id", "version")
     __table_args__ = (
         UniqueConstraint("restaurant_id", "id"),

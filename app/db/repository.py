@@ -1,0 +1,60 @@
+"""Loading tenant rows by id: scoped, optionally locked, 404 when absent or foreign."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.core.errors import NotFound, PreconditionFailed
+from app.db.base import TenantMixin
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+
+M = TypeVar("M", bound=TenantMixin)
+
+
+def columns_of(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
+    """Every mapped column: selecting these yields plain rows, cheaper than ORM objects."""
+    return [getattr(model, attr.key) for attr in model.__mapper__.column_attrs]
+
+
+async def load(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], row_id: int, *, lock: bool = False
+) -> M:
+    """The row of this restaurant with that id, or 404 exactly as for an id that never existed.
+
+    ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized) and
+    re-reads the row, so checks run against the latest committed state.
+    """
+    stmt: Select[tuple[M]] = select(model).where(
+        model.id == row_id,  # type: ignore[attr-defined]
+        model.restaurant_id == scope.restaurant_id,
+    )
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    row = await uow.session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+    return row
+
+
+async def lock_all(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int]
+) -> dict[int, M]:
+    """Lock several rows in id order (a fixed order keeps concurrent writers from deadlocking)."""
+    found: dict[int, M] = {}
+    for row_id in sorted(set(ids)):
+        found[row_id] = await load(uow, scope, model, row_id, lock=True)
+    return found
+
+
+def check_version(row: Any, expected: int | None) -> None:
+    """If-Match: 412 unless the row still has the version the client read."""
+    if expected is not None and row.version != expected:
+        raise PreconditionFailed(
+            f"{type(row).__name__} {row.id} is at version {row.version}, not {expected}",
+            details={"currentVersion": row.version},
+        )

@@ -1,0 +1,68 @@
+"""Guests on the wire: full, minimal, create, update and seat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone
+
+GuestStatus = Literal["waiting", "notified", "seated", "completed", "left", "no_show", "cancelled"]
+PartySize = Annotated[int, Field(ge=1, le=50)]
+QuotedWait = Annotated[int, Field(ge=0, le=600)]
+
+
+class MinimalGuest(OutputModel):
+    id: int
+    name: str
+    status: GuestStatus
+    table_id: int | None
+    party_size: int
+    version: int
+
+
+class Guest(MinimalGuest):
+    phone: str | None
+    quoted_wait_minutes: int | None
+    notes: str | None
+    reservation_id: int | None
+    arrived_at: datetime
+    seated_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GuestCreate(InputModel):
+    """A new party joins the waitlist: status `waiting`, `arrivedAt` now."""
+
+    name: Name
+    party_size: PartySize
+    phone: Phone | None = None
+    quoted_wait_minutes: QuotedWait | None = None
+    notes: Notes | None = None
+
+
+class GuestUpdate(PatchModel):
+    """Any subset of fields. `tableId` seats or moves the guest (null unseats); `status`
+    follows the lifecycle. See the guest and table invariant in the API description."""
+
+    nullable = frozenset({"phone", "table_id", "quoted_wait_minutes", "notes"})
+
+    name: Name | None = None
+    phone: Phone | None = None
+    party_size: PartySize | None = None
+    status: GuestStatus | None = None
+    table_id: int | None = None
+    quoted_wait_minutes: QuotedWait | None = None
+    notes: Notes | None = None
+    allow_over_capacity: bool = Field(
+        default=False, description="Seat a party larger than the table (not stored)."
+    )
+
+
+class SeatRequest(InputModel):
+    table_id: int
+    allow_over_capacity: bool = False

@@ -1,0 +1,310 @@
+"""The waitlist and seating: every write path that touches the guest and table invariant.
+
+Seating, moving, unseating and completing live here, once; guest PATCH, the seat and
+complete actions, table PATCH, reservation check-in and the batch all call them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from app.core.errors import (
+    CapacityExceeded,
+    TableOccupied,
+    TableUnavailable,
+    field_error,
+)
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.schemas import Page
+from app.core.timeutil import epoch_micros, from_epoch_micros
+from app.db.repository import check_version, columns_of, load
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.guests import rules, schemas
+from app.models import DiningTable, Guest, Reservation, Restaurant
+from app.models.guest import ACTIVE_GUEST_STATUSES
+
+_AFTER_LEAVE_KEY = "qtable_table_after_guest_leaves"
+
+
+async def table_after_guest_leaves(uow: UnitOfWork, scope: RestaurantScope) -> str:
+    """The restaurant's setting, read once per unit of work."""
+    info = uow.session.info
+    if _AFTER_LEAVE_KEY not in info:
+        info[_AFTER_LEAVE_KEY] = await uow.session.scalar(
+            select(Restaurant.table_after_guest_leaves).where(Restaurant.id == scope.restaurant_id)
+        )
+    return str(info[_AFTER_LEAVE_KEY])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ----- reads ---------------------------------------------------------------------------------
+
+
+async def list_guests(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    *,
+    statuses: list[str] | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[schemas.Guest]:
+    stmt = select(*columns_of(Guest)).where(
+        Guest.restaurant_id == scope.restaurant_id,
+        Guest.status.in_(statuses or ACTIVE_GUEST_STATUSES),
+    )
+    if cursor is not None:
+        micros, after_id = decode_cursor(cursor, (int, int))
+        arrived = from_epoch_micros(micros)
+        stmt = stmt.where(
+            (Guest.arrived_at > arrived) | ((Guest.arrived_at == arrived) & (Guest.id > after_id))
+        )
+    rows = (
+        await uow.session.execute(stmt.order_by(Guest.arrived_at, Guest.id).limit(limit + 1))
+    ).all()
+    items = [schemas.Guest.model_validate(row) for row in rows[:limit]]
+    last = items[-1] if len(rows) > limit else None
+    return Page[schemas.Guest](
+        items=items,
+        next_cursor=encode_cursor(epoch_micros(last.arrived_at), last.id) if last else None,
+    )
+
+
+async def get_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> schemas.Guest:
+    return schemas.Guest.model_validate(await load(uow, scope, Guest, guest_id))
+
+
+# ----- the invariant's building blocks ------------------------------------------------------
+
+
+def free_table(table: DiningTable, status: str) -> None:
+    """The table's guest has left: no current guest, and the given status."""
+    table.current_guest_id = None
+    table.status = status
+
+
+async def _lock_guest_and_tables(
+    uow: UnitOfWork, scope: RestaurantScope, guest_id: int, table_ids: set[int | None]
+) -> tuple[Guest, dict[int, DiningTable]]:
+    """Lock the tables (in id order) and then the guest; any table the guest sits at is
+    included. On SQLite the write transaction is already exclusive."""
+    guest = await load(uow, scope, Guest, guest_id)
+    wanted = {t for t in (*table_ids, guest.table_id) if t is not None}
+    tables = {t: await load(uow, scope, DiningTable, t, lock=True) for t in sorted(wanted)}
+    guest = await load(uow, scope, Guest, guest_id, lock=True)
+    if guest.table_id is not None and guest.table_id not in tables:
+        # Moved by a concurrent transaction between the two reads.
+        tables[guest.table_id] = await load(uow, scope, DiningTable, guest.table_id, lock=True)
+    return guest, tables
+
+
+def check_seatable(
+    guest: Guest, table: DiningTable, party_size: int, allow_over_capacity: bool
+) -> None:
+    """The seating rules after the lifecycle check, in API.md's order."""
+    if table.status == "out_of_service":
+        raise TableUnavailable(
+            f"Table {table.table_number} is out of service", details={"tableId": table.id}
+        )
+    if table.current_guest_id is not None and table.current_guest_id != guest.id:
+        raise TableOccupied(
+            f"Table {table.table_number} is occupied by guest {table.current_guest_id}",
+            details={"tableId": table.id, "currentGuestId": table.current_guest_id},
+        )
+    if party_size > table.capacity and not allow_over_capacity:
+        raise CapacityExceeded(
+            f"Party of {party_size} is larger than table {table.table_number} "
+            f"({table.capacity} seats)",
+            details={"tableId": table.id, "partySize": party_size, "capacity": table.capacity},
+        )
+
+
+async def seat_at(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    guest: Guest,
+    table: DiningTable,
+    tables: dict[int, DiningTable],
+    *,
+    party_size: int,
+    allow_over_capacity: bool,
+) -> None:
+    """Seat ``guest`` at ``table`` (or move it there), keeping both sides of the invariant.
+
+    Rows must be locked already (see ``_lock_guest_and_tables``)."""
+    rules.check_move(guest.id, guest.status, "seated")
+    if guest.table_id == table.id:
+        return
+    check_seatable(guest, table, party_size, allow_over_capacity)
+    if guest.table_id is not None:
+        # A move: free the old table first, so no moment has one guest at two tables.
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+        await uow.session.flush()
+    else:
+        guest.seated_at = _now()
+    guest.status = "seated"
+    guest.table_id = table.id
+    table.status = "occupied"
+    table.current_guest_id = guest.id
+    await uow.session.flush()
+
+
+async def unseat(guest: Guest, tables: dict[int, DiningTable]) -> None:
+    """Seated by mistake: back to waiting, and the table is available at once."""
+    if guest.table_id is not None:
+        free_table(tables[guest.table_id], "available")
+    guest.status = "waiting"
+    guest.table_id = None
+    guest.seated_at = None
+
+
+async def complete(
+    uow: UnitOfWork, scope: RestaurantScope, guest: Guest, tables: dict[int, DiningTable]
+) -> None:
+    """The party leaves: table freed, a checked-in reservation completed with it."""
+    if guest.table_id is not None:
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+    guest.status = "completed"
+    guest.table_id = None
+    guest.completed_at = _now()
+    if guest.reservation_id is not None:
+        reservation = await load(uow, scope, Reservation, guest.reservation_id, lock=True)
+        if reservation.status == "checked_in":
+            reservation.status = "completed"
+
+
+# ----- writes ----------------------------------------------------------------------------
+
+
+async def create_guest(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    data: schemas.GuestCreate,
+    *,
+    reservation_id: int | None = None,
+) -> Guest:
+    guest = Guest(
+        restaurant_id=scope.restaurant_id,
+        arrived_at=_now(),
+        status="waiting",
+        reservation_id=reservation_id,
+        **data.model_dump(),
+    )
+    uow.session.add(guest)
+    await uow.session.flush()
+    return guest
+
+
+async def update_guest(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    guest_id: int,
+    data: schemas.GuestUpdate,
+    *,
+    if_match: int | None = None,
+) -> Guest:
+    """Apply a guest PATCH with every rule of the invariant table."""
+    changes = data.changes()
+    allow_over_capacity = bool(changes.pop("allow_over_capacity", False))
+    names_table = "table_id" in changes
+    target_table: int | None = changes.pop("table_id", None)
+    target_status: str | None = changes.pop("status", None)
+    guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, {target_table})
+    check_version(guest, if_match)
+    party_size = changes.get("party_size", guest.party_size)
+
+    if target_table is not None:
+        if target_status not in (None, "seated"):
+            raise field_error(
+                ["body", "status"], "status must be seated (or absent) when tableId names a table"
+            )
+        await seat_at(
+            uow,
+            scope,
+            guest,
+            tables[target_table],
+            tables,
+            party_size=party_size,
+            allow_over_capacity=allow_over_capacity,
+        )
+    elif names_table and guest.status == "seated" and target_status != "completed":
+        # tableId: null while seated (optionally with status waiting) unseats.
+        rules.check_move(guest.id, guest.status, target_status or "waiting")
+        await unseat(guest, tables)
+    elif target_status is not None and target_status != guest.status:
+        rules.check_move(guest.id, guest.status, target_status)
+        if target_status == "seated":
+            raise field_error(["body", "tableId"], "seating a guest needs a tableId")
+        if target_status == "completed":
+            await complete(uow, scope, guest, tables)
+        elif guest.status == "seated":  # seated -> waiting
+            await unseat(guest, tables)
+        else:
+            guest.status = target_status
+    elif guest.status == "seated" and "party_size" in changes:
+        check_seatable(
+            guest,
+            tables[guest.table_id],
+            party_size,  # type: ignore[index]
+            allow_over_capacity,
+        )
+
+    for field, value in changes.items():
+        setattr(guest, field, value)
+    await uow.session.flush()
+    return guest
+
+
+async def seat_guest(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    guest_id: int,
+    table_id: int,
+    *,
+    allow_over_capacity: bool = False,
+) -> Guest:
+    guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, {table_id})
+    await seat_at(
+        uow,
+        scope,
+        guest,
+        tables[table_id],
+        tables,
+        party_size=guest.party_size,
+        allow_over_capacity=allow_over_capacity,
+    )
+    return guest
+
+
+async def complete_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> Guest:
+    guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, set())
+    rules.check_move(guest.id, guest.status, "completed")
+    if guest.status != "completed":
+        await complete(uow, scope, guest, tables)
+        await uow.session.flush()
+    return guest
+
+
+async def delete_guest(
+    uow: UnitOfWork, scope: RestaurantScope, guest_id: int, *, if_match: int | None = None
+) -> None:
+    guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, set())
+    check_version(guest, if_match)
+    if guest.table_id is not None:
+        # The table lets go first; the guest row then goes without touching it again.
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+    linked = (
+        await uow.session.scalars(
+            select(Reservation).where(Reservation.guest_id == guest.id).with_for_update()
+        )
+    ).all()
+    for reservation in linked:
+        reservation.guest_id = None
+    await uow.session.flush()
+    await uow.session.delete(guest)
+    await uow.session.flush()

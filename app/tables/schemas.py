@@ -1,0 +1,78 @@
+"""Tables on the wire: full, minimal, create and update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from app.core.schemas import InputModel, OutputModel, PatchModel
+
+TableStatus = Literal["available", "reserved", "occupied", "dirty", "out_of_service"]
+# `occupied` is reached only by seating a guest.
+SettableTableStatus = Literal["available", "reserved", "dirty", "out_of_service"]
+TableNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Section = Annotated[str, StringConstraints(max_length=50)]
+Capacity = Annotated[int, Field(ge=1, le=50)]
+Position = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class MinimalTable(OutputModel):
+    id: int
+    table_number: str
+    status: TableStatus
+    current_guest_id: int | None
+    version: int
+
+
+class Table(MinimalTable):
+    capacity: int
+    min_capacity: int
+    section: str | None
+    pos_x: float | None
+    pos_y: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TableCreate(InputModel):
+    table_number: TableNumber
+    capacity: Capacity
+    min_capacity: Capacity = 1
+    section: Section | None = None
+    status: SettableTableStatus = "available"
+    pos_x: Position | None = None
+    pos_y: Position | None = None
+
+    @model_validator(mode="after")
+    def _min_within_capacity(self) -> TableCreate:
+        if self.min_capacity > self.capacity:
+            raise ValueError("minCapacity must not exceed capacity")
+        return self
+
+
+class TableUpdate(PatchModel):
+    """`tableNumber`, `capacity`, `minCapacity`, `section`, `posX` and `posY` are the layout:
+    owners and managers only. `status` and `currentGuestId` are open to every role."""
+
+    nullable = frozenset({"section", "current_guest_id", "pos_x", "pos_y"})
+
+    table_number: TableNumber | None = None
+    capacity: Capacity | None = None
+    min_capacity: Capacity | None = None
+    section: Section | None = None
+    status: SettableTableStatus | None = None
+    current_guest_id: int | None = Field(
+        default=None,
+        description="Seat this guest here (the same as the guest's PATCH "
+        "`tableId`), or null to complete the current guest.",
+    )
+    pos_x: Position | None = None
+    pos_y: Position | None = None
+    allow_over_capacity: bool = Field(
+        default=False, description="Seat a party larger than the table (not stored)."
+    )
+
+
+LAYOUT_FIELDS = frozenset({"table_number", "capacity", "min_capacity", "section", "pos_x", "pos_y"})

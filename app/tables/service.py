@@ -1,0 +1,165 @@
+"""Tables: layout (owners and managers), status, and seating from the table's side."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.schemas import Page
+from app.db.repository import check_version, columns_of, load
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.deps import ROLE_RANK
+from app.guests import service as guests
+from app.models import DiningTable, Reservation
+from app.tables import schemas
+
+
+def _require_manager(scope: RestaurantScope, action: str) -> None:
+    if ROLE_RANK[scope.role] < ROLE_RANK["manager"]:
+        raise Forbidden(f"Only owners and managers may {action} tables")
+
+
+async def list_tables(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    *,
+    statuses: list[str] | None,
+    section: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[schemas.Table]:
+    stmt = select(*columns_of(DiningTable)).where(DiningTable.restaurant_id == scope.restaurant_id)
+    if statuses:
+        stmt = stmt.where(DiningTable.status.in_(statuses))
+    if section is not None:
+        stmt = stmt.where(DiningTable.section == section)
+    if cursor is not None:
+        number, after_id = decode_cursor(cursor, (str, int))
+        stmt = stmt.where(
+            (DiningTable.table_number > number)
+            | ((DiningTable.table_number == number) & (DiningTable.id > after_id))
+        )
+    rows = (
+        await uow.session.execute(
+            stmt.order_by(DiningTable.table_number, DiningTable.id).limit(limit + 1)
+        )
+    ).all()
+    items = [schemas.Table.model_validate(row) for row in rows[:limit]]
+    last = items[-1] if len(rows) > limit else None
+    return Page[schemas.Table](
+        items=items, next_cursor=encode_cursor(last.table_number, last.id) if last else None
+    )
+
+
+async def get_table(uow: UnitOfWork, scope: RestaurantScope, table_id: int) -> DiningTable:
+    return await load(uow, scope, DiningTable, table_id)
+
+
+async def _number_taken(
+    uow: UnitOfWork, scope: RestaurantScope, number: str, excluding: int | None = None
+) -> bool:
+    stmt = select(DiningTable.id).where(
+        DiningTable.restaurant_id == scope.restaurant_id, DiningTable.table_number == number
+    )
+    found = await uow.session.scalar(stmt)
+    return found is not None and found != excluding
+
+
+def _duplicate(number: str) -> Duplicate:
+    return Duplicate(f"Table {number} already exists", details={"field": "tableNumber"})
+
+
+async def _flush_layout(uow: UnitOfWork, number: str) -> None:
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:  # a concurrent create or renumber won the race
+        raise _duplicate(number) from exc
+
+
+async def create_table(
+    uow: UnitOfWork, scope: RestaurantScope, data: schemas.TableCreate
+) -> DiningTable:
+    _require_manager(scope, "create")
+    if await _number_taken(uow, scope, data.table_number):
+        raise _duplicate(data.table_number)
+    table = DiningTable(restaurant_id=scope.restaurant_id, **data.model_dump())
+    uow.session.add(table)
+    await _flush_layout(uow, data.table_number)
+    return table
+
+
+async def update_table(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    table_id: int,
+    data: schemas.TableUpdate,
+    *,
+    if_match: int | None = None,
+) -> DiningTable:
+    changes = data.changes()
+    allow_over_capacity = bool(changes.pop("allow_over_capacity", False))
+    if schemas.LAYOUT_FIELDS & changes.keys():
+        _require_manager(scope, "renumber, resize or arrange")
+    table = await load(uow, scope, DiningTable, table_id, lock=True)
+    check_version(table, if_match)
+
+    if "current_guest_id" in changes:
+        guest_id = changes.pop("current_guest_id")
+        if guest_id is not None:
+            await guests.seat_guest(
+                uow, scope, guest_id, table.id, allow_over_capacity=allow_over_capacity
+            )
+        elif table.current_guest_id is not None:
+            await guests.complete_guest(uow, scope, table.current_guest_id)
+
+    status = changes.pop("status", None)
+    if status is not None and status != table.status:
+        if table.status == "occupied":
+            raise TableOccupied(
+                f"Table {table.table_number} is occupied by guest {table.current_guest_id}; "
+                "complete or move the guest first",
+                details={"tableId": table.id, "currentGuestId": table.current_guest_id},
+            )
+        table.status = status
+
+    number = changes.get("table_number")
+    if (
+        number is not None
+        and number != table.table_number
+        and await _number_taken(uow, scope, number, excluding=table.id)
+    ):
+        raise _duplicate(number)
+    capacity = changes.get("capacity", table.capacity)
+    if changes.get("min_capacity", table.min_capacity) > capacity:
+        raise field_error(["body", "minCapacity"], "minCapacity must not exceed capacity")
+    for field, value in changes.items():
+        setattr(table, field, value)
+    await _flush_layout(uow, table.table_number)
+    return table
+
+
+async def delete_table(
+    uow: UnitOfWork, scope: RestaurantScope, table_id: int, *, if_match: int | None = None
+) -> None:
+    _require_manager(scope, "delete")
+    table = await load(uow, scope, DiningTable, table_id, lock=True)
+    check_version(table, if_match)
+    if table.current_guest_id is not None:
+        raise TableOccupied(
+            f"Table {table.table_number} is occupied by guest {table.current_guest_id}",
+            details={"tableId": table.id, "currentGuestId": table.current_guest_id},
+        )
+    # Reservations keep their booking but no longer hold this table.
+    held = (
+        await uow.session.scalars(
+            select(Reservation).where(Reservation.table_id == table.id).with_for_update()
+        )
+    ).all()
+    for reservation in held:
+        reservation.table_id = None
+    await uow.session.flush()
+    await uow.session.delete(table)
+    await uow.session.flush()
