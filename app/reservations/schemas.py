@@ -1,0 +1,88 @@
+"""Reservations on the wire: full, minimal, create, update, check-in and availability."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone
+from app.guests.schemas import PartySize
+from app.users.schemas import Email
+
+ReservationStatus = Literal[
+    "booked", "confirmed", "checked_in", "completed", "cancelled", "no_show"
+]
+Duration = Annotated[int, Field(ge=15, le=720)]
+
+
+class MinimalReservation(OutputModel):
+    id: int
+    guest_name: str
+    party_size: int
+    starts_at: datetime
+    table_id: int | None
+    status: ReservationStatus
+    version: int
+
+
+class Reservation(MinimalReservation):
+    phone: str | None
+    email: str | None
+    duration_minutes: int
+    notes: str | None
+    guest_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReservationCreate(InputModel):
+    guest_name: Name
+    party_size: PartySize
+    starts_at: AwareDatetime = Field(description="Must carry an offset; not in the past.")
+    duration_minutes: Duration | None = Field(
+        default=None, description="Defaults to the restaurant's defaultReservationMinutes."
+    )
+    table_id: int | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    notes: Notes | None = None
+    status: Literal["booked", "confirmed"] = "booked"
+
+
+class ReservationUpdate(PatchModel):
+    """`status: checked_in` does what the check-in action does; `completed` follows the
+    guest and cannot be set by hand."""
+
+    nullable = frozenset({"phone", "email", "table_id", "notes"})
+
+    guest_name: Name | None = None
+    party_size: PartySize | None = None
+    starts_at: AwareDatetime | None = None
+    duration_minutes: Duration | None = None
+    table_id: int | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    notes: Notes | None = None
+    status: ReservationStatus | None = None
+
+
+class CheckInRequest(InputModel):
+    table_id: int | None = Field(
+        default=None,
+        description="Seat here; when absent, at the reservation's own table; "
+        "when neither names a table the guest waits.",
+    )
+    allow_over_capacity: bool = False
+
+
+class Slot(OutputModel):
+    starts_at: datetime
+    table_ids: list[int]
+
+
+class Availability(OutputModel):
+    date: date
+    party_size: int
+    slots: list[Slot]
