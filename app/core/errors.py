@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("qtable.errors")
@@ -239,7 +240,31 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     return envelope(request, 500, "internal_error", "Internal server error")
 
 
+async def stale_row_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A concurrent transaction changed the row between our read and our write."""
+    return envelope(
+        request,
+        409,
+        VersionConflict.code,
+        "The row was changed by another request; read it again and retry",
+    )
+
+
+async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A database constraint caught what the service checks missed (a race): no 500."""
+    logger.warning(
+        "integrity error: %s",
+        type(exc.__cause__ or exc).__name__,
+        extra={"request_id": request_id_of(request)},
+    )
+    return envelope(
+        request, 409, "conflict", "The change conflicts with another change made at the same time"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StaleDataError, stale_row_handler)
+    app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
