@@ -21,7 +21,9 @@ target_metadata = Base.metadata
 
 def _settings() -> Settings:
     url = config.attributes.get("database_url")
-    return Settings(database_url=url) if url else get_settings()
+    # Migrations sign no tokens: a caller that names the database (tests, app.dev) needs no
+    # JWT secret, so none is generated for it.
+    return Settings(database_url=url, env="test") if url else get_settings()
 
 
 def _configure(connection: Connection) -> None:
