@@ -54,9 +54,15 @@ class IdMixin:
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
 
 
+def _same_as_created(context: Any) -> datetime:
+    created: datetime = context.get_current_parameters()["created_at"]
+    return created
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A new row's updatedAt equals its createdAt exactly.
+    updated_at: Mapped[datetime] = mapped_column(default=_same_as_created, onupdate=utcnow)
 
 
 class VersionedMixin:
