@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from app.auth.router import auth_required
 from app.auth.router import router as auth_router
 from app.guests.router import router as guests_router
+from app.observability.router import router as health_router
 from app.reservations.router import router as reservations_router
 from app.restaurants.router import router as restaurant_router
 from app.tables.router import router as tables_router
 from app.users.router import router as users_router
 
-api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(auth_router)
-api_router.include_router(auth_required)
-api_router.include_router(users_router)
-api_router.include_router(restaurant_router)
-api_router.include_router(tables_router)
-api_router.include_router(guests_router)
-api_router.include_router(reservations_router)
+API_PREFIX = "/api/v1"
+DOMAIN_ROUTERS = (
+    auth_router,
+    auth_required,
+    users_router,
+    restaurant_router,
+    tables_router,
+    guests_router,
+    reservations_router,
+)
+
+api_router = APIRouter(prefix=API_PREFIX)
+for _router in DOMAIN_ROUTERS:
+    api_router.include_router(_router)
+
+
+def route_templates() -> dict[str, str]:
+    """operationId -> full path template, for metrics and logs (a matched route only knows
+    its path inside its own router)."""
+    mounted = [(API_PREFIX, router) for router in DOMAIN_ROUTERS] + [("", health_router)]
+    return {
+        route.operation_id: prefix + route.path
+        for prefix, router in mounted
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.operation_id
+    }

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized, field_error
 from app.core.security import InvalidToken, decode_access_token
 from app.db.session import UnitOfWork, UnitOfWorkDep
@@ -19,7 +20,14 @@ ROLE_RANK = {"server": 0, "host": 1, "manager": 2, "owner": 3}
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+def _settings(connection: HTTPConnection) -> Settings:
+    """The settings this app was created with (create_app may be given its own)."""
+    settings: Settings = connection.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import api_router
+from app.api import api_router, health_router, route_templates
 from app.auth.rate_limit import AuthRateLimiter
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -17,7 +17,6 @@ from app.core.security import configure_password_hashing
 from app.db.engine import create_engine
 from app.db.session import Database
 from app.observability.middleware import RequestMiddleware
-from app.observability.router import router as health_router
 from app.realtime.hub import Hub
 
 DESCRIPTION = """\
@@ -26,16 +25,6 @@ QTable runs a restaurant's floor: the waitlist, seated parties, tables and reser
 Authenticate with **Authorize** (email as username). Every error answers with
 `{"error": {"code", "message", "details"}, "requestId"}`.
 """
-
-
-def route_templates(app: FastAPI) -> dict[str, str]:
-    """operationId -> path template, for metrics and logs."""
-    return {
-        operation["operationId"]: path
-        for path, item in app.openapi()["paths"].items()
-        for operation in item.values()
-        if "operationId" in operation
-    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     app = FastAPI(title="QTable", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -76,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        route_templates=lambda: route_templates(app),
+        route_templates=route_templates(),
     )
     app.include_router(health_router)
     app.include_router(api_router)

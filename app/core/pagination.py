@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
 
 from app.core.errors import field_error
+from app.core.timeutil import epoch_micros, from_epoch_micros
 
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200.")]
 CursorQuery = Annotated[
@@ -20,8 +22,14 @@ CursorQuery = Annotated[
 ]
 
 
+# Ids and sort keys are 64-bit integers in both databases; larger values cannot be bound.
+_INT64 = range(-(2**63), 2**63)
+
+
 def encode_cursor(*key: Any) -> str:
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    """Timestamps travel as integer microseconds since the epoch."""
+    values = [epoch_micros(v) if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps(values, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -32,10 +40,16 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != len(types):
             raise ValueError
-        if not all(
-            isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True)
-        ):
-            raise ValueError
-        return tuple(values)
-    except ValueError:
+        return tuple(_decode_value(v, t) for v, t in zip(values, types, strict=True))
+    except (ValueError, OverflowError):
         raise field_error(["query", "cursor"], "cursor is not valid") from None
+
+
+def _decode_value(value: Any, kind: type) -> Any:
+    wire = int if kind is datetime else kind
+    if not isinstance(value, wire) or isinstance(value, bool):
+        raise ValueError
+    if wire is int and value not in _INT64:
+        raise ValueError
+    # Beyond the years datetime can hold: OverflowError, so not a cursor we made.
+    return from_epoch_micros(value) if kind is datetime else value

@@ -14,6 +14,8 @@ from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 
 M = TypeVar("M", bound=TenantMixin)
+# Ids are 64-bit integers in both databases.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def columns_of(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
@@ -29,6 +31,8 @@ async def load(
     ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized) and
     re-reads the row, so checks run against the latest committed state.
     """
+    if not _INT64_MIN <= row_id <= _INT64_MAX:  # no row can have it, and no driver binds it
+        raise NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
     stmt: Select[tuple[M]] = select(model).where(
         model.id == row_id,  # type: ignore[attr-defined]
         model.restaurant_id == scope.restaurant_id,

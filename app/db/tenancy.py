@@ -9,12 +9,14 @@ belongs to another restaurant.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import visitors
 
-from app.db.base import TenantMixin
+from app.db.base import Base, TenantMixin
 
 SCOPE_KEY = "restaurant_scope"
 # Execution option for the few statements that must look across restaurants
@@ -60,8 +62,23 @@ def scope_of(session: Session) -> RestaurantScope | None:
     return session.info.get(SCOPE_KEY)
 
 
+@cache
+def _tenant_tables() -> frozenset[str]:
+    return frozenset(
+        m.local_table.name for m in Base.registry.mappers if getattr(m.class_, "__tenant__", False)
+    )
+
+
 def _touches_tenant(state: ORMExecuteState) -> bool:
-    return any(getattr(m.class_, "__tenant__", False) for m in state.all_mappers)
+    if any(getattr(m.class_, "__tenant__", False) for m in state.all_mappers):
+        return True
+    # A tenant table may also hide outside the selected entities: in select_from() (counts),
+    # a join, or a subquery. Look through the whole statement for one.
+    tenant = _tenant_tables()
+    return any(
+        isinstance(element, Table) and element.name in tenant
+        for element in visitors.iterate(state.statement)
+    )
 
 
 @event.listens_for(Session, "do_orm_execute")

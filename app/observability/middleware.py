@@ -8,7 +8,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -46,14 +45,13 @@ def _error_body(status: int, code: str, message: str, request_id: str) -> bytes:
 
 class RequestMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, route_templates: Callable[[], dict[str, str]]
+        self, app: ASGIApp, *, max_body_bytes: int, route_templates: dict[str, str]
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # operationId -> full path template; routes of included routers only know their
         # own relative path.
-        self._route_templates = route_templates
-        self._templates: dict[str, str] | None = None
+        self._templates = route_templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,8 +128,6 @@ class RequestMiddleware:
     def _template(self, route: Any) -> str:
         if route is None:
             return "unmatched"
-        if self._templates is None:
-            self._templates = self._route_templates()
         operation_id = getattr(route, "operation_id", None)
         return self._templates.get(operation_id or "", None) or getattr(route, "path", "?")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.service import email_taken
-from app.core.errors import Conflict, Duplicate, Forbidden, NotFound, PreconditionFailed
+from app.core.errors import Conflict, Duplicate, Forbidden
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
 from app.core.security import hash_password
+from app.db.repository import check_version, load
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
@@ -38,18 +39,8 @@ async def list_users(
     return Page[schemas.User](items=items, next_cursor=next_cursor)
 
 
-async def _get(
-    uow: UnitOfWork, scope: RestaurantScope, user_id: int, *, for_update: bool = True
-) -> User:
-    stmt = select(User).where(User.id == user_id, User.restaurant_id == scope.restaurant_id)
-    user = await uow.session.scalar(stmt.with_for_update() if for_update else stmt)
-    if user is None:
-        raise NotFound(f"User {user_id} not found")
-    return user
-
-
 async def get_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> schemas.User:
-    return schemas.User.model_validate(await _get(uow, scope, user_id, for_update=False))
+    return schemas.User.model_validate(await load(uow, scope, User, user_id))
 
 
 async def create_user(
@@ -99,9 +90,8 @@ async def update_user(
         _require_manager(scope)
     password = changes.pop("password", None)
     password_hash = await hash_password(password) if password is not None else None
-    user = await _get(uow, scope, user_id)
-    if if_match is not None and user.version != if_match:
-        raise PreconditionFailed()
+    user = await load(uow, scope, User, user_id, lock=True)
+    check_version(user, if_match)
     new_role = changes.get("role", user.role)
     if not _outranks(scope, user.role) or not _outranks(scope, new_role):
         raise Forbidden(f"A {scope.role} cannot make a {user.role} a {new_role}")
@@ -128,9 +118,8 @@ async def delete_user(
     uow: UnitOfWork, scope: RestaurantScope, user_id: int, if_match: int | None
 ) -> None:
     _require_manager(scope)
-    user = await _get(uow, scope, user_id)
-    if if_match is not None and user.version != if_match:
-        raise PreconditionFailed()
+    user = await load(uow, scope, User, user_id, lock=True)
+    check_version(user, if_match)
     if not _outranks(scope, user.role):
         raise Forbidden(f"A {scope.role} cannot remove a {user.role}")
     if user.role == "owner" and await _remaining_owners(uow, scope, excluding=user.id) == 0:
