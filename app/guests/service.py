@@ -18,7 +18,6 @@ from app.core.errors import (
 )
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
-from app.core.timeutil import epoch_micros, from_epoch_micros
 from app.db.repository import check_version, columns_of, load
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -59,8 +58,7 @@ async def list_guests(
         Guest.status.in_(statuses or ACTIVE_GUEST_STATUSES),
     )
     if cursor is not None:
-        micros, after_id = decode_cursor(cursor, (int, int))
-        arrived = from_epoch_micros(micros)
+        arrived, after_id = decode_cursor(cursor, (datetime, int))
         stmt = stmt.where(
             (Guest.arrived_at > arrived) | ((Guest.arrived_at == arrived) & (Guest.id > after_id))
         )
@@ -71,7 +69,7 @@ async def list_guests(
     last = items[-1] if len(rows) > limit else None
     return Page[schemas.Guest](
         items=items,
-        next_cursor=encode_cursor(epoch_micros(last.arrived_at), last.id) if last else None,
+        next_cursor=encode_cursor(last.arrived_at, last.id) if last else None,
     )
 
 
@@ -139,6 +137,8 @@ async def seat_at(
     Rows must be locked already (see ``_lock_guest_and_tables``)."""
     rules.check_move(guest.id, guest.status, "seated")
     if guest.table_id == table.id:
+        if party_size != guest.party_size:  # already here, but the party grew or shrank
+            check_seatable(guest, table, party_size, allow_over_capacity)
         return
     check_seatable(guest, table, party_size, allow_over_capacity)
     if guest.table_id is not None:
@@ -172,6 +172,12 @@ async def complete(
     guest.status = "completed"
     guest.table_id = None
     guest.completed_at = _now()
+    await finish_reservation(uow, scope, guest)
+
+
+async def finish_reservation(uow: UnitOfWork, scope: RestaurantScope, guest: Guest) -> None:
+    """A checked-in reservation ends with its party (completed, left, no-show, cancelled or
+    deleted): ``completed`` is its only next status, and it stops holding its table."""
     if guest.reservation_id is not None:
         reservation = await load(uow, scope, Reservation, guest.reservation_id, lock=True)
         if reservation.status == "checked_in":
@@ -235,6 +241,8 @@ async def update_guest(
     elif names_table and guest.status == "seated" and target_status != "completed":
         # tableId: null while seated (optionally with status waiting) unseats.
         rules.check_move(guest.id, guest.status, target_status or "waiting")
+        if target_status == "seated":  # tableId: null says there is no table to be seated at
+            raise field_error(["body", "tableId"], "seating a guest needs a tableId")
         await unseat(guest, tables)
     elif target_status is not None and target_status != guest.status:
         rules.check_move(guest.id, guest.status, target_status)
@@ -246,7 +254,9 @@ async def update_guest(
             await unseat(guest, tables)
         else:
             guest.status = target_status
-    elif guest.status == "seated" and "party_size" in changes:
+            if target_status in rules.FINAL_GUEST_STATUSES:
+                await finish_reservation(uow, scope, guest)
+    elif guest.status == "seated" and party_size != guest.party_size:
         check_seatable(
             guest,
             tables[guest.table_id],
@@ -305,6 +315,8 @@ async def delete_guest(
     ).all()
     for reservation in linked:
         reservation.guest_id = None
+        if reservation.status == "checked_in":  # its party is gone for good
+            reservation.status = "completed"
     await uow.session.flush()
     await uow.session.delete(guest)
     await uow.session.flush()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone
 from app.guests.schemas import PartySize
@@ -15,6 +15,23 @@ ReservationStatus = Literal[
     "booked", "confirmed", "checked_in", "completed", "cancelled", "no_show"
 ]
 Duration = Annotated[int, Field(ge=15, le=720)]
+
+# Leaves room for the longest duration before datetime's last instant.
+_LATEST_START = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _utc_start(value: datetime) -> datetime:
+    """A start and its end must be instants datetime can hold (years 1..9999 in UTC)."""
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall between the years 1 and 9999 in UTC") from None
+    if value >= _LATEST_START:
+        raise ValueError("must be before 9999-12-31T00:00:00Z")
+    return value
+
+
+StartsAt = Annotated[AwareDatetime, AfterValidator(_utc_start)]
 
 
 class MinimalReservation(OutputModel):
@@ -40,7 +57,7 @@ class Reservation(MinimalReservation):
 class ReservationCreate(InputModel):
     guest_name: Name
     party_size: PartySize
-    starts_at: AwareDatetime = Field(description="Must carry an offset; not in the past.")
+    starts_at: StartsAt = Field(description="Must carry an offset; not in the past.")
     duration_minutes: Duration | None = Field(
         default=None, description="Defaults to the restaurant's defaultReservationMinutes."
     )
@@ -59,7 +76,7 @@ class ReservationUpdate(PatchModel):
 
     guest_name: Name | None = None
     party_size: PartySize | None = None
-    starts_at: AwareDatetime | None = None
+    starts_at: StartsAt | None = None
     duration_minutes: Duration | None = None
     table_id: int | None = None
     phone: Phone | None = None

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
-from app.core.timeutil import epoch_micros, from_epoch_micros, local_day_bounds, local_instant
+from app.core.timeutil import local_day_bounds, local_instant
 from app.db.repository import check_version, columns_of, load
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -24,6 +24,12 @@ from app.restaurants.service import load_restaurant
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _date_out_of_range() -> Exception:
+    # A local day at the very edge of the calendar (0001-01-01, 9999-12-31) has instants
+    # that datetime cannot hold.
+    return field_error(["query", "date"], "date is out of range")
 
 
 # ----- reads ---------------------------------------------------------------------------------
@@ -41,7 +47,10 @@ async def list_reservations(
     stmt = select(*columns_of(Reservation)).where(Reservation.restaurant_id == scope.restaurant_id)
     if day is not None:
         restaurant = await load_restaurant(uow, scope)
-        start, end = local_day_bounds(day, restaurant.timezone)
+        try:
+            start, end = local_day_bounds(day, restaurant.timezone)
+        except OverflowError:
+            raise _date_out_of_range() from None
         stmt = stmt.where(Reservation.starts_at >= start, Reservation.starts_at < end)
     if statuses:
         stmt = stmt.where(Reservation.status.in_(statuses))
@@ -49,8 +58,7 @@ async def list_reservations(
         # The default: what is still ahead, including bookings already under way.
         stmt = stmt.where(Reservation.status.in_(HOLDING_STATUSES), Reservation.ends_at > _now())
     if cursor is not None:
-        micros, after_id = decode_cursor(cursor, (int, int))
-        starts = from_epoch_micros(micros)
+        starts, after_id = decode_cursor(cursor, (datetime, int))
         stmt = stmt.where(
             (Reservation.starts_at > starts)
             | ((Reservation.starts_at == starts) & (Reservation.id > after_id))
@@ -64,7 +72,7 @@ async def list_reservations(
     last = items[-1] if len(rows) > limit else None
     return Page[schemas.Reservation](
         items=items,
-        next_cursor=encode_cursor(epoch_micros(last.starts_at), last.id) if last else None,
+        next_cursor=encode_cursor(last.starts_at, last.id) if last else None,
     )
 
 
@@ -262,15 +270,20 @@ async def availability(
     ).all()
     now = _now()
     starts: list[datetime] = []
-    for open_at, close_at in hours:
-        start = local_instant(day, minutes_of(open_at), restaurant.timezone)
-        end = local_instant(day, minutes_of(close_at), restaurant.timezone)
-        slot = start
-        while slot < end:
-            if slot >= now:
-                starts.append(slot)
-            slot += timedelta(minutes=SLOT_MINUTES)
-    if not starts or not fitting:
+    try:
+        for open_at, close_at in hours:
+            start = local_instant(day, minutes_of(open_at), restaurant.timezone)
+            end = local_instant(day, minutes_of(close_at), restaurant.timezone)
+            slot = start
+            while slot < end:
+                if slot >= now:
+                    starts.append(slot)
+                slot += timedelta(minutes=SLOT_MINUTES)
+        # The last slot must also end within the calendar.
+        window_end = starts[-1] + duration if starts else None
+    except OverflowError:
+        raise _date_out_of_range() from None
+    if window_end is None or not fitting:
         return schemas.Availability(date=day, party_size=party_size, slots=[])
     held = (
         await uow.session.execute(
@@ -278,7 +291,7 @@ async def availability(
                 Reservation.restaurant_id == scope.restaurant_id,
                 Reservation.table_id.in_(fitting),
                 Reservation.status.in_(HOLDING_STATUSES),
-                Reservation.starts_at < starts[-1] + duration,
+                Reservation.starts_at < window_end,
                 Reservation.ends_at > starts[0],
             )
         )
