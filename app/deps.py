@@ -90,11 +90,11 @@ def _if_match(
         str | None,
         Header(
             description='Optional `"<version>"`: the write is refused with 412 unless the row '
-            "still has that version."
+            "still has that version. `*` matches any version."
         ),
     ] = None,
 ) -> int | None:
-    if if_match is None:
+    if if_match is None or if_match.strip() == "*":
         return None
     value = if_match.strip()
     if value.startswith("W/"):

@@ -324,6 +324,15 @@ async def test_if_match(client: AsyncClient, owner: Actor) -> None:
     assert_error(await client.delete(url, headers=owner.headers), 404, "not_found")
 
 
+async def test_if_match_star_matches_any_version(client: AsyncClient, owner: Actor) -> None:
+    guest = await create_guest(client, owner)
+    response = await client.patch(
+        guest_url(guest["id"]), headers=if_match(owner, "*"), json={"name": "Star"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "Star"
+
+
 # ----- roles --------------------------------------------------------------------------------
 
 
