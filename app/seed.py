@@ -83,7 +83,7 @@ async def seed_demo(db: Database) -> bool:
         tonight = (datetime.now(UTC) + timedelta(hours=3)).replace(
             minute=0, second=0, microsecond=0
         )
-        for offset, (name, size, table) in enumerate(
+        for offset, (name, size, table_index) in enumerate(
             [("Rossi", 2, 0), ("Nakamura", 6, 5), ("Dubois", 4, None)]
         ):
             await reservations.create_reservation(
@@ -93,7 +93,7 @@ async def seed_demo(db: Database) -> bool:
                     guest_name=name,
                     party_size=size,
                     starts_at=tonight + timedelta(minutes=30 * offset),
-                    table_id=table_ids[table] if table is not None else None,
+                    table_id=table_ids[table_index] if table_index is not None else None,
                 ),
             )
         await uow.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Query
 
@@ -52,4 +52,4 @@ def _decode_value(value: Any, kind: type) -> Any:
     if wire is int and value not in _INT64:
         raise ValueError
     # Beyond the years datetime can hold: OverflowError, so not a cursor we made.
-    return from_epoch_micros(value) if kind is datetime else value
+    return from_epoch_micros(cast(int, value)) if kind is datetime else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import NotFound, PreconditionFailed
@@ -33,7 +33,7 @@ async def load(
     """
     if not _INT64_MIN <= row_id <= _INT64_MAX:  # no row can have it, and no driver binds it
         raise NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
-    stmt: Select[tuple[M]] = select(model).where(
+    stmt = select(model).where(
         model.id == row_id,  # type: ignore[attr-defined]
         model.restaurant_id == scope.restaurant_id,
     )

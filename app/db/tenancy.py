@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
@@ -65,7 +65,9 @@ def scope_of(session: Session) -> RestaurantScope | None:
 @cache
 def _tenant_tables() -> frozenset[str]:
     return frozenset(
-        m.local_table.name for m in Base.registry.mappers if getattr(m.class_, "__tenant__", False)
+        m.class_.__tablename__
+        for m in Base.registry.mappers
+        if getattr(m.class_, "__tenant__", False)
     )
 
 
@@ -77,7 +79,7 @@ def _touches_tenant(state: ORMExecuteState) -> bool:
     tenant = _tenant_tables()
     return any(
         isinstance(element, Table) and element.name in tenant
-        for element in visitors.iterate(state.statement)
+        for element in visitors.iterate(cast(visitors.ExternallyTraversible, state.statement))
     )
 
 

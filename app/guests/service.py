@@ -6,6 +6,7 @@ complete actions, table PATCH, reservation check-in and the batch all call them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -49,7 +50,7 @@ async def list_guests(
     uow: UnitOfWork,
     scope: RestaurantScope,
     *,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     limit: int,
     cursor: str | None,
 ) -> Page[schemas.Guest]:
@@ -257,12 +258,8 @@ async def update_guest(
             if target_status in rules.FINAL_GUEST_STATUSES:
                 await finish_reservation(uow, scope, guest)
     elif guest.status == "seated" and party_size != guest.party_size:
-        check_seatable(
-            guest,
-            tables[guest.table_id],
-            party_size,  # type: ignore[index]
-            allow_over_capacity,
-        )
+        assert guest.table_id is not None  # seated guests always have a table
+        check_seatable(guest, tables[guest.table_id], party_size, allow_over_capacity)
 
     for field, value in changes.items():
         setattr(guest, field, value)

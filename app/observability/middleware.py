@@ -128,8 +128,8 @@ class RequestMiddleware:
     def _template(self, route: Any) -> str:
         if route is None:
             return "unmatched"
-        operation_id = getattr(route, "operation_id", None)
-        return self._templates.get(operation_id or "", None) or getattr(route, "path", "?")
+        template = self._templates.get(getattr(route, "operation_id", None) or "")
+        return template or str(getattr(route, "path", "?"))
 
     def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         template = self._template(scope.get("route"))

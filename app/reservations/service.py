@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
 from app.core.pagination import decode_cursor, encode_cursor
@@ -40,7 +41,7 @@ async def list_reservations(
     scope: RestaurantScope,
     *,
     day: date | None,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     limit: int,
     cursor: str | None,
 ) -> Page[schemas.Reservation]:
@@ -95,7 +96,7 @@ async def _ensure_table_free(
     if reservation.table_id is None or reservation.status not in HOLDING_STATUSES:
         return
     await load(uow, scope, DiningTable, reservation.table_id, lock=True)
-    stmt: Select[tuple[int]] = select(Reservation.id).where(
+    stmt = select(Reservation.id).where(
         Reservation.restaurant_id == scope.restaurant_id,
         Reservation.table_id == reservation.table_id,
         Reservation.status.in_(HOLDING_STATUSES),
@@ -298,7 +299,8 @@ async def availability(
     ).all()
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
     for table_id, held_start, held_end in held:
-        busy.setdefault(table_id, []).append((held_start, held_end))
+        if table_id is not None:  # always: the query asked for these tables
+            busy.setdefault(table_id, []).append((held_start, held_end))
     slots = []
     for slot in starts:
         free = [

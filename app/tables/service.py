@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +28,7 @@ async def list_tables(
     uow: UnitOfWork,
     scope: RestaurantScope,
     *,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     section: str | None,
     limit: int,
     cursor: str | None,
