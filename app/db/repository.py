@@ -1,19 +1,24 @@
-"""Loading tenant rows by id: scoped, optionally locked, 404 when absent or foreign."""
+"""Loading tenant rows: by id (scoped, optionally locked, 404 when absent or foreign) and
+by keyset pages."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import NotFound, PreconditionFailed
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.schemas import Page
 from app.db.base import TenantMixin
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 
 M = TypeVar("M", bound=TenantMixin)
+S = TypeVar("S", bound=BaseModel)
 # Ids are 64-bit integers in both databases.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -62,3 +67,30 @@ def check_version(row: Any, expected: int | None) -> None:
             f"{type(row).__name__} {row.id} is at version {row.version}, not {expected}",
             details={"currentVersion": row.version},
         )
+
+
+async def page_of(
+    uow: UnitOfWork,
+    stmt: Select[Any],
+    schema: type[S],
+    order: Sequence[InstrumentedAttribute[Any]],
+    key_types: tuple[type, ...],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[S]:
+    """One page of ``stmt`` in ``order`` (which ends with the id, so the order is total),
+    continuing after the row the cursor names. The cursor holds that row's sort key."""
+    if cursor is not None:
+        key = decode_cursor(cursor, key_types)
+        # Each value binds with its column's type (timestamps are stored as naive UTC text
+        # on SQLite).
+        after = tuple_(*(literal(v, column.type) for v, column in zip(key, order, strict=True)))
+        stmt = stmt.where(tuple_(*order) > after)
+    rows = (await uow.session.execute(stmt.order_by(*order).limit(limit + 1))).all()
+    items = [schema.model_validate(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(*(getattr(last, column.key) for column in order))
+    return Page[schema](items=items, next_cursor=next_cursor)  # type: ignore[valid-type]

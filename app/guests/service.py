@@ -17,9 +17,8 @@ from app.core.errors import (
     TableUnavailable,
     field_error,
 )
-from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
-from app.db.repository import check_version, columns_of, load
+from app.db.repository import check_version, columns_of, load, page_of
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import rules, schemas
@@ -58,19 +57,14 @@ async def list_guests(
         Guest.restaurant_id == scope.restaurant_id,
         Guest.status.in_(statuses or ACTIVE_GUEST_STATUSES),
     )
-    if cursor is not None:
-        arrived, after_id = decode_cursor(cursor, (datetime, int))
-        stmt = stmt.where(
-            (Guest.arrived_at > arrived) | ((Guest.arrived_at == arrived) & (Guest.id > after_id))
-        )
-    rows = (
-        await uow.session.execute(stmt.order_by(Guest.arrived_at, Guest.id).limit(limit + 1))
-    ).all()
-    items = [schemas.Guest.model_validate(row) for row in rows[:limit]]
-    last = items[-1] if len(rows) > limit else None
-    return Page[schemas.Guest](
-        items=items,
-        next_cursor=encode_cursor(last.arrived_at, last.id) if last else None,
+    return await page_of(
+        uow,
+        stmt,
+        schemas.Guest,
+        (Guest.arrived_at, Guest.id),
+        (datetime, int),
+        limit=limit,
+        cursor=cursor,
     )
 
 

@@ -8,10 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
-from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
 from app.core.timeutil import local_day_bounds, local_instant
-from app.db.repository import check_version, columns_of, load
+from app.db.repository import check_version, columns_of, load, page_of
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import service as guests
@@ -58,22 +57,14 @@ async def list_reservations(
     if day is None and not statuses:
         # The default: what is still ahead, including bookings already under way.
         stmt = stmt.where(Reservation.status.in_(HOLDING_STATUSES), Reservation.ends_at > _now())
-    if cursor is not None:
-        starts, after_id = decode_cursor(cursor, (datetime, int))
-        stmt = stmt.where(
-            (Reservation.starts_at > starts)
-            | ((Reservation.starts_at == starts) & (Reservation.id > after_id))
-        )
-    rows = (
-        await uow.session.execute(
-            stmt.order_by(Reservation.starts_at, Reservation.id).limit(limit + 1)
-        )
-    ).all()
-    items = [schemas.Reservation.model_validate(row) for row in rows[:limit]]
-    last = items[-1] if len(rows) > limit else None
-    return Page[schemas.Reservation](
-        items=items,
-        next_cursor=encode_cursor(last.starts_at, last.id) if last else None,
+    return await page_of(
+        uow,
+        stmt,
+        schemas.Reservation,
+        (Reservation.starts_at, Reservation.id),
+        (datetime, int),
+        limit=limit,
+        cursor=cursor,
     )
 
 

@@ -8,9 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
-from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
-from app.db.repository import check_version, columns_of, load
+from app.db.repository import check_version, columns_of, load, page_of
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
@@ -38,21 +37,14 @@ async def list_tables(
         stmt = stmt.where(DiningTable.status.in_(statuses))
     if section is not None:
         stmt = stmt.where(DiningTable.section == section)
-    if cursor is not None:
-        number, after_id = decode_cursor(cursor, (str, int))
-        stmt = stmt.where(
-            (DiningTable.table_number > number)
-            | ((DiningTable.table_number == number) & (DiningTable.id > after_id))
-        )
-    rows = (
-        await uow.session.execute(
-            stmt.order_by(DiningTable.table_number, DiningTable.id).limit(limit + 1)
-        )
-    ).all()
-    items = [schemas.Table.model_validate(row) for row in rows[:limit]]
-    last = items[-1] if len(rows) > limit else None
-    return Page[schemas.Table](
-        items=items, next_cursor=encode_cursor(last.table_number, last.id) if last else None
+    return await page_of(
+        uow,
+        stmt,
+        schemas.Table,
+        (DiningTable.table_number, DiningTable.id),
+        (str, int),
+        limit=limit,
+        cursor=cursor,
     )
 
 

@@ -6,10 +6,9 @@ from sqlalchemy import select
 
 from app.auth.service import email_taken
 from app.core.errors import Conflict, Duplicate, Forbidden
-from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Page
 from app.core.security import hash_password
-from app.db.repository import check_version, load
+from app.db.repository import check_version, columns_of, load, page_of
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
@@ -29,14 +28,8 @@ def _require_manager(scope: RestaurantScope) -> None:
 async def list_users(
     uow: UnitOfWork, scope: RestaurantScope, *, limit: int, cursor: str | None
 ) -> Page[schemas.User]:
-    stmt = select(User).where(User.restaurant_id == scope.restaurant_id)
-    if cursor is not None:
-        (after_id,) = decode_cursor(cursor, (int,))
-        stmt = stmt.where(User.id > after_id)
-    rows = (await uow.session.scalars(stmt.order_by(User.id).limit(limit + 1))).all()
-    items = [schemas.User.model_validate(u) for u in rows[:limit]]
-    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
-    return Page[schemas.User](items=items, next_cursor=next_cursor)
+    stmt = select(*columns_of(User)).where(User.restaurant_id == scope.restaurant_id)
+    return await page_of(uow, stmt, schemas.User, (User.id,), (int,), limit=limit, cursor=cursor)
 
 
 async def get_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> schemas.User:
