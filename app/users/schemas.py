@@ -23,7 +23,9 @@ def _normal_email(value: str) -> str:
 
 
 Email = Annotated[
-    str, Field(max_length=254, examples=["host@example.com"]), AfterValidator(_normal_email)
+    str,
+    Field(max_length=254, examples=["host@example.com"], json_schema_extra={"format": "email"}),
+    AfterValidator(_normal_email),
 ]
 Password = Annotated[str, Field(min_length=10, max_length=128)]
 
