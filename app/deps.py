@@ -67,6 +67,7 @@ async def current_scope(
     scope = await authenticate(token, uow, settings)
     bind_scope(uow.session.sync_session, scope)
     request.state.restaurant_id = scope.restaurant_id
+    request.state.scope = scope
     return scope
 
 

@@ -16,6 +16,7 @@ from app.core.logging import configure_logging
 from app.core.security import configure_password_hashing
 from app.db.engine import create_engine
 from app.db.session import Database
+from app.idempotency.route import Replayed, replayed_handler
 from app.observability.middleware import RequestMiddleware
 from app.realtime.hub import Hub
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="QTable", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(Replayed, replayed_handler)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -11,6 +11,7 @@ from app.auth import schemas, service
 from app.auth.rate_limit import AuthRateLimiter
 from app.core.openapi import errors
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
+from app.idempotency.route import IdempotentRoute
 from app.restaurants.service import get_restaurant
 from app.users.service import get_user
 
@@ -104,7 +105,7 @@ async def refresh(
     return await service.refresh(uow, data.refresh_token, settings, limiter, client)
 
 
-auth_required = APIRouter(prefix="/auth", tags=["auth"])
+auth_required = APIRouter(prefix="/auth", tags=["auth"], route_class=IdempotentRoute)
 
 
 @auth_required.post(

@@ -109,6 +109,11 @@ class ValidationFailed(AppError):
         super().__init__(message, details={"errors": errors})
 
 
+class IdempotencyKeyReused(AppError):
+    status_code, code = 422, "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different request"
+
+
 class RateLimited(AppError):
     status_code, code, message = 429, "rate_limited", "Too many attempts; try again later"
 

@@ -11,8 +11,9 @@ from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.guests import schemas, service
+from app.idempotency.route import IdempotentRoute
 
-router = APIRouter(prefix="/guests", tags=["guests"])
+router = APIRouter(prefix="/guests", tags=["guests"], route_class=IdempotentRoute)
 
 
 @router.get(

@@ -3,9 +3,19 @@
 from app.db.base import Base
 from app.models.dining_table import DiningTable
 from app.models.guest import Guest
+from app.models.idempotency_key import IdempotencyKey
 from app.models.refresh_token import RefreshToken
 from app.models.reservation import Reservation
 from app.models.restaurant import Restaurant
 from app.models.user import User
 
-__all__ = ["Base", "DiningTable", "Guest", "RefreshToken", "Reservation", "Restaurant", "User"]
+__all__ = [
+    "Base",
+    "DiningTable",
+    "Guest",
+    "IdempotencyKey",
+    "RefreshToken",
+    "Reservation",
+    "Restaurant",
+    "User",
+]

@@ -11,9 +11,10 @@ from app.core.openapi import errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.idempotency.route import IdempotentRoute
 from app.reservations import schemas, service
 
-router = APIRouter(prefix="/reservations", tags=["reservations"])
+router = APIRouter(prefix="/reservations", tags=["reservations"], route_class=IdempotentRoute)
 
 
 @router.get(

@@ -10,9 +10,10 @@ from app.core.openapi import errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.idempotency.route import IdempotentRoute
 from app.tables import schemas, service
 
-router = APIRouter(prefix="/tables", tags=["tables"])
+router = APIRouter(prefix="/tables", tags=["tables"], route_class=IdempotentRoute)
 
 
 @router.get(

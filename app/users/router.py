@@ -8,9 +8,10 @@ from app.core.openapi import errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.idempotency.route import IdempotentRoute
 from app.users import schemas, service
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=IdempotentRoute)
 
 
 @router.get("", operation_id="listUsers", response_model=Page[schemas.User], responses=errors(401))

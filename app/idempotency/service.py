@@ -1,0 +1,62 @@
+"""Idempotency keys: the first answer of a POST, stored with its write, replayed on retry."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.models import IdempotencyKey
+
+KEEP_FOR = timedelta(hours=24)
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+async def find(uow: UnitOfWork, scope: RestaurantScope, key: str) -> IdempotencyKey | None:
+    """The stored answer for this key, unless it has expired (then it is forgotten)."""
+    stored = await uow.session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.restaurant_id == scope.restaurant_id, IdempotencyKey.key == key
+        )
+    )
+    if stored is not None and stored.expires_at <= datetime.now(UTC):
+        await uow.session.delete(stored)
+        await uow.session.flush()
+        return None
+    return stored
+
+
+async def remember(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    *,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    body: bytes,
+) -> None:
+    """Store the answer in the request's own transaction: it commits with the write or not
+    at all."""
+    now = datetime.now(UTC)
+    uow.session.add(
+        IdempotencyKey(
+            restaurant_id=scope.restaurant_id,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=status_code,
+            body=body.decode(),
+            created_at=now,
+            expires_at=now + KEEP_FOR,
+        )
+    )
+    await uow.session.flush()

@@ -1,0 +1,169 @@
+"""Idempotency-Key on authenticated POSTs: the first answer, stored with its write, replayed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from app.idempotency import service
+from tests.fixtures.auth import PASSWORD, Actor, unique_email
+from tests.fixtures.errors import assert_error
+
+API = "/api/v1"
+
+
+def keyed(actor: Actor, key: str) -> dict[str, str]:
+    return {**actor.headers, "Idempotency-Key": key}
+
+
+async def guests_of(client: AsyncClient, actor: Actor) -> list[dict[str, Any]]:
+    response = await client.get(
+        f"{API}/guests",
+        headers=actor.headers,
+        params={"limit": 200, "status": ["waiting", "seated"]},
+    )
+    return list(response.json()["items"])
+
+
+async def test_a_retry_gets_the_first_answer_and_changes_nothing(
+    client: AsyncClient, owner: Actor
+) -> None:
+    body = {"name": "Ana", "partySize": 2}
+    first = await client.post(f"{API}/guests", headers=keyed(owner, "k-1"), json=body)
+    again = await client.post(f"{API}/guests", headers=keyed(owner, "k-1"), json=body)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert [g["id"] for g in await guests_of(client, owner)] == [first.json()["id"]]
+
+
+async def test_the_same_key_with_another_request_is_422(client: AsyncClient, owner: Actor) -> None:
+    await client.post(
+        f"{API}/guests", headers=keyed(owner, "k-2"), json={"name": "A", "partySize": 2}
+    )
+    other_body = await client.post(
+        f"{API}/guests", headers=keyed(owner, "k-2"), json={"name": "B", "partySize": 2}
+    )
+    other_path = await client.post(
+        f"{API}/tables", headers=keyed(owner, "k-2"), json={"tableNumber": "1", "capacity": 2}
+    )
+    for response in (other_body, other_path):
+        assert_error(response, 422, "idempotency_key_reused")
+    assert [g["name"] for g in await guests_of(client, owner)] == ["A"]
+    tables = await client.get(f"{API}/tables", headers=owner.headers)
+    assert tables.json()["items"] == []
+
+
+async def test_keys_belong_to_one_restaurant(
+    client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    body = {"name": "Same", "partySize": 2}
+    mine = await client.post(f"{API}/guests", headers=keyed(owner, "shared"), json=body)
+    theirs = await client.post(f"{API}/guests", headers=keyed(rival, "shared"), json=body)
+    assert mine.status_code == theirs.status_code == 201
+    assert "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert len(await guests_of(client, rival)) == 1
+
+
+async def test_a_refusal_is_stored_and_its_partial_work_undone(
+    client: AsyncClient, owner: Actor
+) -> None:
+    table = (
+        await client.post(
+            f"{API}/tables", headers=owner.headers, json={"tableNumber": "9", "capacity": 2}
+        )
+    ).json()
+    reservation = (
+        await client.post(
+            f"{API}/reservations",
+            headers=owner.headers,
+            json={"guestName": "Six", "partySize": 6, "startsAt": "2099-05-01T19:00:00Z"},
+        )
+    ).json()
+    url = f"{API}/reservations/{reservation['id']}/check-in"
+    # Check-in creates the guest, then seating refuses: a party of 6 at a table for 2.
+    first = await client.post(url, headers=keyed(owner, "ci"), json={"tableId": table["id"]})
+    assert_error(first, 409, "capacity_exceeded")
+    await client.patch(f"{API}/tables/{table['id']}", headers=owner.headers, json={"capacity": 8})
+
+    again = await client.post(url, headers=keyed(owner, "ci"), json={"tableId": table["id"]})
+    assert again.status_code == 409 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await guests_of(client, owner) == []
+    unchanged = await client.get(f"{API}/reservations/{reservation['id']}", headers=owner.headers)
+    assert unchanged.json()["status"] == "booked"
+    fresh = await client.post(url, headers=keyed(owner, "ci-2"), json={"tableId": table["id"]})
+    assert fresh.status_code == 200 and fresh.json()["status"] == "checked_in"
+
+
+async def test_an_expired_key_runs_the_request_again(
+    client: AsyncClient, owner: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "KEEP_FOR", timedelta(seconds=-1))
+    body = {"name": "Twice", "partySize": 2}
+    first = await client.post(f"{API}/guests", headers=keyed(owner, "old"), json=body)
+    again = await client.post(f"{API}/guests", headers=keyed(owner, "old"), json=body)
+    assert first.status_code == again.status_code == 201
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+
+
+async def test_without_a_key_every_post_runs(client: AsyncClient, owner: Actor) -> None:
+    body = {"name": "Walk-in", "partySize": 2}
+    for _ in range(2):
+        assert (
+            await client.post(f"{API}/guests", headers=owner.headers, json=body)
+        ).status_code == 201
+    assert len(await guests_of(client, owner)) == 2
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+async def test_a_key_outside_1_to_255_characters_is_422(
+    client: AsyncClient, owner: Actor, key: str
+) -> None:
+    response = await client.post(
+        f"{API}/guests", headers=keyed(owner, key), json={"name": "A", "partySize": 2}
+    )
+    assert_error(response, 422, "validation_error")
+    assert await guests_of(client, owner) == []
+
+
+async def test_unauthenticated_posts_ignore_the_header(client: AsyncClient) -> None:
+    answers = []
+    for _ in range(2):
+        answers.append(
+            await client.post(
+                f"{API}/auth/register",
+                headers={"Idempotency-Key": "reg"},
+                json={
+                    "restaurantName": "Twin",
+                    "email": unique_email("twin"),
+                    "password": PASSWORD,
+                    "fullName": "Tia Twin",
+                },
+            )
+        )
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json()["restaurant"]["id"] != answers[1].json()["restaurant"]["id"]
+
+
+async def test_simultaneous_retries_create_one_row(client: AsyncClient, owner: Actor) -> None:
+    body = {"name": "Rush", "partySize": 2}
+    answers = await asyncio.gather(
+        *(client.post(f"{API}/guests", headers=keyed(owner, "rush"), json=body) for _ in range(6))
+    )
+    created = [a for a in answers if a.status_code == 201]
+    assert created and all(a.json() == created[0].json() for a in created)
+    for answer in answers:
+        if answer.status_code != 201:
+            # PostgreSQL runs them side by side: the losers are told to retry.
+            assert_error(answer, 409, "conflict")
+            assert answer.headers["retry-after"] == "1"
+    assert [g["id"] for g in await guests_of(client, owner)] == [created[0].json()["id"]]
