@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.restaurants.schemas import WEEKDAYS
-from tests.fixtures.auth import PASSWORD, Actor, login, unique_email
+from tests.fixtures.auth import PASSWORD, USER_FIELDS, Actor, login, unique_email
 from tests.fixtures.errors import assert_error, assert_validation_error, without_request_id
 
 REGISTER = "/api/v1/auth/register"
@@ -16,16 +16,6 @@ LOGIN = "/api/v1/auth/login"
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/auth/me"
 
-USER_FIELDS = {
-    "id",
-    "restaurantId",
-    "email",
-    "fullName",
-    "role",
-    "version",
-    "createdAt",
-    "updatedAt",
-}
 RESTAURANT_FIELDS = {
     "id",
     "name",
