@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -46,8 +46,14 @@ async def remember(
     body: bytes,
 ) -> None:
     """Store the answer in the request's own transaction: it commits with the write or not
-    at all."""
+    at all. The restaurant's expired answers go at the same time, so the table stays at
+    about a day of keys."""
     now = datetime.now(UTC)
+    await uow.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.restaurant_id == scope.restaurant_id, IdempotencyKey.expires_at <= now
+        )
+    )
     uow.session.add(
         IdempotencyKey(
             restaurant_id=scope.restaurant_id,

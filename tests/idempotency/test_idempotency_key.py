@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from app.idempotency import service
+from app.models import IdempotencyKey
 from tests.fixtures.auth import PASSWORD, Actor, unique_email
 from tests.fixtures.errors import assert_error
 
@@ -113,6 +115,23 @@ async def test_an_expired_key_runs_the_request_again(
     assert first.status_code == again.status_code == 201
     assert "idempotent-replayed" not in again.headers
     assert again.json()["id"] != first.json()["id"]
+
+
+async def test_expired_answers_are_purged_when_new_ones_are_stored(
+    app: Any, client: AsyncClient, owner: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "KEEP_FOR", timedelta(seconds=-1))
+    for n in range(3):
+        await client.post(
+            f"{API}/guests", headers=keyed(owner, f"gone-{n}"), json={"name": "X", "partySize": 2}
+        )
+    monkeypatch.setattr(service, "KEEP_FOR", timedelta(hours=24))
+    await client.post(
+        f"{API}/guests", headers=keyed(owner, "kept"), json={"name": "Y", "partySize": 2}
+    )
+    async with app.state.db.engine.connect() as conn:
+        keys = (await conn.execute(select(IdempotencyKey.key))).scalars().all()
+    assert keys == ["kept"]
 
 
 async def test_without_a_key_every_post_runs(client: AsyncClient, owner: Actor) -> None:
