@@ -88,7 +88,7 @@ async def page_of(
         after = tuple_(*(literal(v, column.type) for v, column in zip(key, order, strict=True)))
         stmt = stmt.where(tuple_(*order) > after)
     rows = (await uow.session.execute(stmt.order_by(*order).limit(limit + 1))).all()
-    items = [schema.model_validate(row) for row in rows[:limit]]
+    items = [schema.model_validate(row._mapping) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
