@@ -149,7 +149,7 @@ async def seat_at(
     await uow.session.flush()
 
 
-async def unseat(guest: Guest, tables: dict[int, DiningTable]) -> None:
+def unseat(guest: Guest, tables: dict[int, DiningTable]) -> None:
     """Seated by mistake: back to waiting, and the table is available at once."""
     if guest.table_id is not None:
         free_table(tables[guest.table_id], "available")
@@ -238,7 +238,7 @@ async def update_guest(
         rules.check_move(guest.id, guest.status, target_status or "waiting")
         if target_status == "seated":  # tableId: null says there is no table to be seated at
             raise field_error(["body", "tableId"], "seating a guest needs a tableId")
-        await unseat(guest, tables)
+        unseat(guest, tables)
     elif target_status is not None and target_status != guest.status:
         rules.check_move(guest.id, guest.status, target_status)
         if target_status == "seated":
@@ -246,7 +246,7 @@ async def update_guest(
         if target_status == "completed":
             await complete(uow, scope, guest, tables)
         elif guest.status == "seated":  # seated -> waiting
-            await unseat(guest, tables)
+            unseat(guest, tables)
         else:
             guest.status = target_status
             if target_status in rules.FINAL_GUEST_STATUSES:
