@@ -23,7 +23,7 @@ CursorQuery = Annotated[
 
 
 # Ids and sort keys are 64-bit integers in both databases; larger values cannot be bound.
-_INT64 = range(-(2**63), 2**63)
+INT64 = range(-(2**63), 2**63)
 
 
 def encode_cursor(*key: Any) -> str:
@@ -49,7 +49,7 @@ def _decode_value(value: Any, kind: type) -> Any:
     wire = int if kind is datetime else kind
     if not isinstance(value, wire) or isinstance(value, bool):
         raise ValueError
-    if wire is int and value not in _INT64:
+    if wire is int and value not in INT64:
         raise ValueError
     # Beyond the years datetime can hold: OverflowError, so not a cursor we made.
     return from_epoch_micros(cast(int, value)) if kind is datetime else value

@@ -24,10 +24,6 @@ def local_instant(day: date, minutes: int, timezone: str) -> datetime:
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
-def local_today(timezone: str, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 

@@ -3,7 +3,7 @@ by keyset pages."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -11,7 +11,7 @@ from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import NotFound, PreconditionFailed
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import INT64, decode_cursor, encode_cursor
 from app.core.schemas import Page
 from app.db.base import TenantMixin
 from app.db.session import UnitOfWork
@@ -19,8 +19,6 @@ from app.db.tenancy import RestaurantScope
 
 M = TypeVar("M", bound=TenantMixin)
 S = TypeVar("S", bound=BaseModel)
-# Ids are 64-bit integers in both databases.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def columns_of(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
@@ -36,8 +34,9 @@ async def load(
     ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized) and
     re-reads the row, so checks run against the latest committed state.
     """
-    if not _INT64_MIN <= row_id <= _INT64_MAX:  # no row can have it, and no driver binds it
-        raise NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+    not_found = NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+    if row_id not in INT64:  # no row can have it, and no driver binds it
+        raise not_found
     stmt = select(model).where(
         model.id == row_id,  # type: ignore[attr-defined]
         model.restaurant_id == scope.restaurant_id,
@@ -46,12 +45,12 @@ async def load(
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     row = await uow.session.scalar(stmt)
     if row is None:
-        raise NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+        raise not_found
     return row
 
 
 async def lock_all(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int]
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
 ) -> dict[int, M]:
     """Lock several rows in id order (a fixed order keeps concurrent writers from deadlocking)."""
     found: dict[int, M] = {}

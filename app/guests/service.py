@@ -18,7 +18,7 @@ from app.core.errors import (
     field_error,
 )
 from app.core.schemas import Page
-from app.db.repository import check_version, columns_of, load, page_of
+from app.db.repository import check_version, columns_of, load, lock_all, page_of
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import rules, schemas
@@ -88,7 +88,7 @@ async def _lock_guest_and_tables(
     included. On SQLite the write transaction is already exclusive."""
     guest = await load(uow, scope, Guest, guest_id)
     wanted = {t for t in (*table_ids, guest.table_id) if t is not None}
-    tables = {t: await load(uow, scope, DiningTable, t, lock=True) for t in sorted(wanted)}
+    tables = await lock_all(uow, scope, DiningTable, wanted)
     guest = await load(uow, scope, Guest, guest_id, lock=True)
     if guest.table_id is not None and guest.table_id not in tables:
         # Moved by a concurrent transaction between the two reads.

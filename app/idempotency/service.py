@@ -23,17 +23,14 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def find(uow: UnitOfWork, scope: RestaurantScope, key: str) -> IdempotencyKey | None:
-    """The stored answer for this key, unless it has expired (then it is forgotten)."""
-    stored = await uow.session.scalar(
+    """The stored answer for this key, unless it has expired (``remember`` purges it)."""
+    return await uow.session.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.restaurant_id == scope.restaurant_id, IdempotencyKey.key == key
+            IdempotencyKey.restaurant_id == scope.restaurant_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at > datetime.now(UTC),
         )
     )
-    if stored is not None and stored.expires_at <= datetime.now(UTC):
-        await uow.session.delete(stored)
-        await uow.session.flush()
-        return None
-    return stored
 
 
 async def remember(
