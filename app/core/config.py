@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL only: no statement runs, and no lock is waited for, longer than these; either
+    # answers 503 `unavailable` with Retry-After. Connecting gives up after the last one.
+    db_statement_timeout_ms: int = Field(default=10_000, ge=1)
+    db_lock_timeout_ms: int = Field(default=3_000, ge=1)
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     jwt_secret: str = ""
     jwt_algorithm: Literal["HS256"] = "HS256"

@@ -222,11 +222,28 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# PostgreSQL gave up on the transaction, not on the request: nothing was stored and the same
+# request may succeed when sent again. Deadlock and serialization failure (class 40), a lock
+# wait past lock_timeout, and a statement cancelled by statement_timeout.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE a database error carries (asyncpg errors and their SQLAlchemy wrappers)."""
+    for candidate in (getattr(exc, "orig", None), exc.__cause__, exc):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Busy or unreachable database: the client may safely retry."""
     if isinstance(exc, OperationalError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or sqlstate_of(exc) in RETRYABLE_SQLSTATES
+    ):
         return True
     return isinstance(exc, (ConnectionError, TimeoutError, OSError))
 
@@ -234,8 +251,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
         logger.warning(
-            "database unavailable: %s",
+            "database unavailable: %s (SQLSTATE %s)",
             type(exc).__name__,
+            sqlstate_of(exc),
             extra={"request_id": request_id_of(request)},
         )
         return envelope(

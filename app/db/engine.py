@@ -53,6 +53,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _ensure_sqlite_dir(url)
         engine = create_async_engine(
             url,
+            hide_parameters=True,
             poolclass=AsyncAdaptedQueuePool,
             pool_size=settings.db_pool_size,
             max_overflow=0,
@@ -62,10 +63,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
+        # An error's text must never carry a row's values (emails, password hashes, tokens).
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        connect_args=postgres_connect_args(settings),
     )
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg connection options: bounded statements, lock waits and connects, and a name
+    that shows in pg_stat_activity."""
+    return {
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": {
+            "application_name": "qtable",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "lock_timeout": str(settings.db_lock_timeout_ms),
+        },
+    }
 
 
 def write_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Unavailable, is_database_unavailable
+from app.core.errors import Unavailable, is_database_unavailable, sqlstate_of
 
 logger = logging.getLogger("qtable.access")
 
@@ -33,8 +33,16 @@ class _BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException so FastAPI's body parsing lets it
     through to the envelope handlers instead of calling it a parse error."""
 
-    def __init__(self) -> None:
-        super().__init__(413, "Request body is larger than 1 MiB")
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+def _too_large_message(limit: int) -> str:
+    """The configured limit in the unit a person would write it in."""
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit % size == 0:
+            return f"Request body is larger than {limit // size} {unit}"
+    return f"Request body is larger than {limit} bytes"
 
 
 def _error_body(status: int, code: str, message: str, request_id: str) -> bytes:
@@ -49,6 +57,7 @@ class RequestMiddleware:
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._too_large = _too_large_message(max_body_bytes)
         # operationId -> full path template; routes of included routers only know their
         # own relative path.
         self._templates = route_templates
@@ -92,17 +101,23 @@ class RequestMiddleware:
         length = headers.get(b"content-length")
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await reply(413, "payload_too_large", "Request body is larger than 1 MiB")
+                await reply(413, "payload_too_large", self._too_large)
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:
             if not status_holder["started"]:
-                await reply(413, "payload_too_large", "Request body is larger than 1 MiB")
+                await reply(413, "payload_too_large", self._too_large)
         except Exception as exc:
             if status_holder["started"]:
                 raise
             if is_database_unavailable(exc):
-                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
+                # The type and SQLSTATE only: a driver's message may quote the row's values.
+                logger.warning(
+                    "database unavailable: %s (SQLSTATE %s)",
+                    type(exc).__name__,
+                    sqlstate_of(exc),
+                    extra={"request_id": request_id},
+                )
                 await reply(503, "unavailable", Unavailable.message, [(b"retry-after", b"1")])
             else:
                 logger.exception("unhandled error", extra={"request_id": request_id})
@@ -113,6 +128,7 @@ class RequestMiddleware:
     def _limited(self, receive: Receive) -> Receive:
         received = 0
         limit = self.max_body_bytes
+        too_large = self._too_large
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -120,7 +136,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(too_large)
             return message
 
         return limited_receive
