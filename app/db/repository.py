@@ -8,12 +8,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select, literal, select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, object_session
 
 from app.core.errors import NotFound, PreconditionFailed
 from app.core.pagination import INT64, decode_cursor, encode_cursor
 from app.core.schemas import Page
 from app.db.base import TenantMixin
+from app.db.locks import LockOrderError, is_locked, record_locked
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 
@@ -31,8 +32,9 @@ async def load(
 ) -> M:
     """The row of this restaurant with that id, or 404 exactly as for an id that never existed.
 
-    ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized) and
-    re-reads the row, so checks run against the latest committed state.
+    ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized), after
+    the restaurant lock (see ``app.db.locks``), and re-reads the row, so checks run against
+    the latest committed state; only such a row may have its version checked.
     """
     not_found = NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
     if row_id not in INT64:  # no row can have it, and no driver binds it
@@ -46,6 +48,8 @@ async def load(
     row = await uow.session.scalar(stmt)
     if row is None:
         raise not_found
+    if lock:
+        record_locked(uow.session.sync_session, row)
     return row
 
 
@@ -60,8 +64,13 @@ async def lock_all(
 
 
 def check_version(row: Any, expected: int | None) -> None:
-    """If-Match: 412 unless the row still has the version the client read."""
-    if expected is not None and row.version != expected:
+    """If-Match: 412 unless the row still has the version the client read. Compared only on
+    a row locked in this transaction, so no concurrent writer can change it afterwards."""
+    if expected is None:
+        return
+    if not is_locked(object_session(row), row):
+        raise LockOrderError(f"{type(row).__name__} {row.id}: version checked without its lock")
+    if row.version != expected:
         raise PreconditionFailed(
             f"{type(row).__name__} {row.id} is at version {row.version}, not {expected}",
             details={"currentVersion": row.version},

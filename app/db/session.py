@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
+from app.db import locks
 from app.db.engine import write_engine
 
 CHANGES_KEY = "qtable_changes"
@@ -52,6 +53,7 @@ class UnitOfWork:
     def __init__(self, db: Database, *, write: bool, publish: Any = None) -> None:
         self.db = db
         self.session = db.session(write=write)
+        self.session.info[locks.WRITE_KEY] = write
         self._publish = publish
 
     def read_connection(self) -> AsyncConnection:

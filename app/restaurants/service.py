@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.core.errors import NotFound, PreconditionFailed
+from app.core.errors import NotFound
+from app.db.locks import record_locked
+from app.db.repository import check_version
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.models import Restaurant
@@ -17,10 +19,13 @@ async def load_restaurant(
 ) -> Restaurant:
     stmt = select(Restaurant).where(Restaurant.id == scope.restaurant_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        # The restaurant lock (app.db.locks) is this same lock mode on this same row.
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     restaurant = await uow.session.scalar(stmt)
     if restaurant is None:  # deleted while the token was alive
         raise NotFound("Restaurant not found")
+    if for_update:
+        record_locked(uow.session.sync_session, restaurant)
     return restaurant
 
 
@@ -32,8 +37,7 @@ async def update_restaurant(
     uow: UnitOfWork, scope: RestaurantScope, data: schemas.RestaurantUpdate, if_match: int | None
 ) -> schemas.Restaurant:
     restaurant = await load_restaurant(uow, scope, for_update=True)
-    if if_match is not None and restaurant.version != if_match:
-        raise PreconditionFailed()
+    check_version(restaurant, if_match)
     changes = data.changes()
     if "service_hours" in changes:
         hours = changes.pop("service_hours")

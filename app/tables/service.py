@@ -97,10 +97,7 @@ async def update_table(
     allow_over_capacity = bool(changes.pop("allow_over_capacity", False))
     if schemas.LAYOUT_FIELDS & changes.keys():
         _require_manager(scope, "renumber, resize or arrange")
-    # Seating a guest here locks the tables involved (this one and the guest's current one)
-    # in id order, so it must not lock this one first; everything else locks it now.
-    seating = changes.get("current_guest_id") is not None
-    table = await load(uow, scope, DiningTable, table_id, lock=not seating)
+    table = await load(uow, scope, DiningTable, table_id, lock=True)
     check_version(table, if_match)
 
     if "current_guest_id" in changes:

@@ -1,0 +1,126 @@
+"""The one lock order of every write, and the restaurant lock that makes it hold.
+
+Every transaction that writes or locks a restaurant's rows takes its locks in this order:
+
+1. the restaurant's own row (``restaurants``), ``FOR NO KEY UPDATE``: the *restaurant lock*;
+2. ``users``; 3. ``refresh_tokens``; 4. ``dining_tables``; 5. ``guests``;
+6. ``reservations``; 7. ``idempotency_keys`` (written last, with the answer);
+
+and within one kind by ascending id (``repository.lock_all``). Step 1 is taken for the
+service, not by it: the hooks below take it before the first statement of a write unit of
+work that locks rows (``SELECT ... FOR UPDATE``), inserts, updates or deletes, and before its
+first flush. So every writer of one restaurant queues on that single row before it holds any
+other lock, and two writers of one restaurant can never wait on each other in a cycle,
+whatever rows they go on to lock and in whatever order they discover them. Plain reads take
+no lock and never wait. Writers of different restaurants share no rows. The lock is
+``FOR NO KEY UPDATE`` so it does not block the ``FOR KEY SHARE`` that PostgreSQL takes on the
+restaurant when a row referencing it is inserted.
+
+Under the lock the acting user is read again: a request authenticated just before its user
+was deleted or changed role answers 401 instead of acting with the old role.
+
+On SQLite a write transaction begins with ``BEGIN IMMEDIATE``, which already serializes all
+writers of the database; the same hook runs there (and re-reads the acting user) but the
+``FOR NO KEY UPDATE`` clause is not rendered.
+
+A version (If-Match, a batch item's ``version``) may only be compared on a row locked in
+this transaction: ``repository.load(lock=True)`` records the rows it locked, and
+``repository.check_version`` refuses any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from app.core.errors import Unauthorized
+from app.db.tenancy import scope_of
+from app.models import Restaurant, User
+
+# session.info keys: whether this unit of work writes, whether it holds the restaurant lock,
+# and which rows it has locked (model class, id).
+WRITE_KEY = "qtable_write"
+LOCKED_KEY = "qtable_restaurant_locked"
+LOCKED_ROWS_KEY = "qtable_locked_rows"
+
+
+class LockOrderError(RuntimeError):
+    """A write path broke the lock order (a bug, never a client error)."""
+
+
+def take_restaurant_lock(session: Session) -> None:
+    """Lock the scope's restaurant row (once per transaction) and re-check the acting user."""
+    if session.info.get(LOCKED_KEY) or not session.info.get(WRITE_KEY):
+        return
+    scope = scope_of(session)
+    if scope is None:  # registration: its restaurant is new, nobody else can lock it
+        return
+    session.info[LOCKED_KEY] = _innermost(session)
+    role = session.execute(
+        select(User.role)
+        .join(Restaurant, Restaurant.id == User.restaurant_id)
+        .where(Restaurant.id == scope.restaurant_id, User.id == scope.user_id)
+        .with_for_update(key_share=True, of=Restaurant)
+    ).scalar()
+    if role != scope.role:
+        raise Unauthorized("The access token is no longer valid")
+
+
+# Stands for the outermost transaction when the lock is taken before the session has begun.
+_OUTERMOST = "outermost"
+
+
+def _innermost(session: Session) -> Any:
+    return session.get_nested_transaction() or session.get_transaction() or _OUTERMOST
+
+
+def _ended(transaction: Any) -> bool:
+    return transaction is not _OUTERMOST and not transaction.is_active
+
+
+def record_locked(session: Session, row: Any) -> None:
+    session.info.setdefault(LOCKED_ROWS_KEY, {})[(type(row), row.id)] = _innermost(session)
+
+
+def is_locked(session: Session | None, row: Any) -> bool:
+    return session is not None and (type(row), row.id) in session.info.get(LOCKED_ROWS_KEY, {})
+
+
+def _takes_locks(state: ORMExecuteState) -> bool:
+    if state.is_insert or state.is_update or state.is_delete:
+        return True
+    return state.is_select and getattr(state.statement, "_for_update_arg", None) is not None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _lock_before_locking_statements(state: ORMExecuteState) -> None:
+    if _takes_locks(state):
+        take_restaurant_lock(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _lock_before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        take_restaurant_lock(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the transaction is over, and its locks with it
+        session.info.pop(LOCKED_KEY, None)
+        session.info.pop(LOCKED_ROWS_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_savepoint_locks(session: Session, previous: Any) -> None:
+    # PostgreSQL releases the locks taken after a savepoint when it is rolled back to.
+    if not previous.nested:
+        return
+    holder = session.info.get(LOCKED_KEY)
+    if holder is not None and _ended(holder):
+        session.info.pop(LOCKED_KEY, None)
+    rows = session.info.get(LOCKED_ROWS_KEY, {})
+    for key in [k for k, txn in rows.items() if _ended(txn)]:
+        del rows[key]
