@@ -16,6 +16,8 @@ from app.db import locks
 from app.db.engine import write_engine
 
 CHANGES_KEY = "qtable_changes"
+# What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
+SAVEPOINTS_KEY = "qtable_change_savepoints"
 
 
 @dataclass(slots=True)
@@ -100,9 +102,31 @@ def _record(changes: dict[tuple[str, int], ChangeEvent], obj: Any, *, deleted: b
     changes[(entity, obj.id)] = ChangeEvent(obj.restaurant_id, entity, obj.id, deleted, row)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_changes(session: Session) -> None:
-    session.info.pop(CHANGES_KEY, None)
+@event.listens_for(Session, "after_transaction_create")
+def _remember_changes_at_savepoint(session: Session, transaction: Any) -> None:
+    # A savepoint flushes pending changes before it begins, so this copy is complete.
+    if transaction.nested:
+        saved = dict(session.info.get(CHANGES_KEY, {}))
+        session.info.setdefault(SAVEPOINTS_KEY, {})[transaction] = saved
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_savepoints(session: Session, transaction: Any) -> None:
+    # A released savepoint's copy is simply never used; all go with the transaction.
+    if transaction.parent is None:
+        session.info.pop(SAVEPOINTS_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_changes(session: Session, previous: Any) -> None:
+    """A rolled-back savepoint takes back only its own changes; a rolled-back transaction
+    takes back all of them."""
+    if previous.nested:
+        saved = session.info.get(SAVEPOINTS_KEY, {}).pop(previous, None)
+        if saved is not None:
+            session.info[CHANGES_KEY] = saved
+    elif previous.parent is None:
+        session.info.pop(CHANGES_KEY, None)
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:

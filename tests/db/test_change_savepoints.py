@@ -1,0 +1,121 @@
+"""Change events are exactly the committed changes, savepoints included: rolling one back
+takes back only what was flushed inside it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.db.session import ChangeEvent, UnitOfWork
+from app.db.tenancy import _make_scope, bind_scope
+from app.models import Guest
+from tests.fixtures.auth import Actor
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.published: list[list[ChangeEvent]] = []
+
+    async def __call__(self, events: list[ChangeEvent]) -> None:
+        self.published.append(events)
+
+
+def _unit_of_work(app: FastAPI, owner: Actor, collector: Collector) -> UnitOfWork:
+    uow = UnitOfWork(app.state.db, write=True, publish=collector)
+    bind_scope(uow.session.sync_session, _make_scope(owner.restaurant_id, owner.user_id, "owner"))
+    return uow
+
+
+def _guest(owner: Actor, name: str) -> Guest:
+    return Guest(
+        restaurant_id=owner.restaurant_id,
+        name=name,
+        party_size=2,
+        status="waiting",
+        arrived_at=datetime.now(UTC),
+    )
+
+
+def _names(batch: list[ChangeEvent]) -> dict[str, str | None]:
+    return {str(e.row["name"]) if e.row else str(e.id): e.row and e.row["status"] for e in batch}
+
+
+async def test_a_rolled_back_savepoint_keeps_the_other_rows_events(
+    app: FastAPI, owner: Actor
+) -> None:
+    collector = Collector()
+    uow = _unit_of_work(app, owner, collector)
+    try:
+        before = _guest(owner, "Before")
+        uow.session.add(before)
+        await uow.session.flush()
+
+        savepoint = await uow.session.begin_nested()
+        uow.session.add(_guest(owner, "Inside"))
+        before.status = "notified"
+        await uow.session.flush()
+        await savepoint.rollback()
+
+        uow.session.add(_guest(owner, "After"))
+        await uow.session.flush()
+        await uow.commit()
+    finally:
+        await uow.close()
+
+    assert len(collector.published) == 1
+    # "Before" as it was committed (waiting: its change inside the savepoint was undone).
+    assert _names(collector.published[0]) == {"Before": "waiting", "After": "waiting"}
+    async with app.state.db.engine.connect() as conn:
+        stored = (
+            await conn.execute(select(Guest.__table__.c.name, Guest.__table__.c.status))
+        ).all()
+    assert sorted(stored) == [("After", "waiting"), ("Before", "waiting")]
+
+
+async def test_a_released_savepoint_keeps_its_events(app: FastAPI, owner: Actor) -> None:
+    collector = Collector()
+    uow = _unit_of_work(app, owner, collector)
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(_guest(owner, "Inside"))
+        uow.session.add(_guest(owner, "After"))
+        await uow.session.flush()
+        await uow.commit()
+    finally:
+        await uow.close()
+    assert _names(collector.published[0]) == {"Inside": "waiting", "After": "waiting"}
+
+
+async def test_nested_savepoints_roll_back_one_level_at_a_time(app: FastAPI, owner: Actor) -> None:
+    collector = Collector()
+    uow = _unit_of_work(app, owner, collector)
+    try:
+        outer = await uow.session.begin_nested()
+        uow.session.add(_guest(owner, "Outer"))
+        await uow.session.flush()
+        inner = await uow.session.begin_nested()
+        uow.session.add(_guest(owner, "Inner"))
+        await uow.session.flush()
+        await inner.rollback()
+        await outer.commit()
+        await uow.commit()
+    finally:
+        await uow.close()
+    assert _names(collector.published[0]) == {"Outer": "waiting"}
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(app: FastAPI, owner: Actor) -> None:
+    collector = Collector()
+    uow = _unit_of_work(app, owner, collector)
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(_guest(owner, "Inside"))
+        uow.session.add(_guest(owner, "After"))
+        await uow.session.flush()
+        await uow.rollback()
+        await uow.commit()  # a new, empty transaction
+    finally:
+        await uow.close()
+    assert collector.published == []
