@@ -120,6 +120,7 @@ async def test_diff_reports_a_table_no_model_declares(empty_database_url: str) -
     # The table, and with it its indexes; nothing else.
     assert sorted((op[0], op[1].name) for op in diff) == [
         ("remove_index", "ix_refresh_tokens_family_id"),
+        ("remove_index", "ix_refresh_tokens_restaurant_id"),
         ("remove_index", "ix_refresh_tokens_user_id"),
         ("remove_table", "refresh_tokens"),
     ]

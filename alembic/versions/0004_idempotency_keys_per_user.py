@@ -1,4 +1,4 @@
-"""Idempotency keys belong to the user who sent them.
+"""Idempotency keys belong to a user; indexes for two foreign keys and the purge.
 
 A key is now unique per (user, restaurant, key), so another staff member's answer never replays
 to you. Stored answers do not say who sent them and live only 24 hours, so upgrade deletes them
@@ -7,7 +7,10 @@ would after the 24 hours. Downgrade deletes them too, since two users' rows may 
 old uniqueness refuses. On PostgreSQL the table is locked first, so no request can store an
 answer between the delete and the new NOT NULL column.
 
-idempotency_keys.user_id is indexed by the new unique constraint, which leads with it.
+The purge (one restaurant's expired answers) gets a (restaurant_id, expires_at) index in place
+of the lone expires_at one; refresh_tokens.restaurant_id gets the index its foreign key lacked
+(restaurant deletes and tenant-scoped queries). idempotency_keys.user_id is indexed by the new
+unique constraint, which leads with it.
 
 Revision ID: 0004
 Revises: 0003
@@ -40,11 +43,18 @@ def upgrade() -> None:
         batch.drop_constraint(batch.f("uq_idempotency_keys_restaurant_id_key"), type_="unique")
         batch.create_unique_constraint(batch.f("uq_idempotency_keys_user_id_restaurant_id_key"),
                                        ["user_id", "restaurant_id", "key"])
+        batch.drop_index("ix_idempotency_keys_expires_at")
+        batch.create_index("ix_idempotency_keys_restaurant_id_expires_at",
+                           ["restaurant_id", "expires_at"])
+    op.create_index("ix_refresh_tokens_restaurant_id", "refresh_tokens", ["restaurant_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_refresh_tokens_restaurant_id", table_name="refresh_tokens")
     _delete_stored_answers()
     with op.batch_alter_table("idempotency_keys") as batch:
+        batch.drop_index("ix_idempotency_keys_restaurant_id_expires_at")
+        batch.create_index("ix_idempotency_keys_expires_at", ["expires_at"])
         batch.drop_constraint(batch.f("uq_idempotency_keys_user_id_restaurant_id_key"),
                               type_="unique")
         batch.create_unique_constraint(batch.f("uq_idempotency_keys_restaurant_id_key"),

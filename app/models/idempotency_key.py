@@ -16,7 +16,8 @@ class IdempotencyKey(IdMixin, TenantMixin, Base):
         # A key belongs to the staff member who sent it: a colleague's answer never replays
         # to you. user_id leads so this index also serves the cascade when a user is deleted.
         UniqueConstraint("user_id", "restaurant_id", "key"),
-        Index("ix_idempotency_keys_expires_at", "expires_at"),
+        # The purge on every store deletes one restaurant's expired answers.
+        Index("ix_idempotency_keys_restaurant_id_expires_at", "restaurant_id", "expires_at"),
     )
 
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"))
