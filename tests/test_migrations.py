@@ -7,14 +7,18 @@ fails and lists what ``alembic revision --autogenerate`` would write.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy import JSON, Column, Integer, MetaData, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.db.base import UTCDateTime
 from app.models import Base
 from tests.fixtures.database import (
     PostgresDatabase,
@@ -116,6 +120,106 @@ async def test_diff_reports_a_table_no_model_declares(empty_database_url: str) -
     # The table, and with it its indexes; nothing else.
     assert sorted((op[0], op[1].name) for op in diff) == [
         ("remove_index", "ix_refresh_tokens_family_id"),
+        ("remove_index", "ix_refresh_tokens_restaurant_id"),
         ("remove_index", "ix_refresh_tokens_user_id"),
         ("remove_table", "refresh_tokens"),
     ]
+
+
+NOW = datetime.now(UTC)
+# Bind types for the columns that need one; the rest are plain values.
+COLUMN_TYPES = {
+    "created_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+    "expires_at": UTCDateTime(),
+    "service_hours": JSON(),
+}
+
+
+async def insert(url: str, name: str, *rows: dict[str, Any]) -> None:
+    """Rows written as a migration's table sees them, whatever the models say now."""
+    columns = (sa.column(c, COLUMN_TYPES.get(c)) for c in rows[0])
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.table(name, *columns).insert(), list(rows))
+    finally:
+        await engine.dispose()
+
+
+async def count(url: str, name: str) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(sa.table(name))))
+    finally:
+        await engine.dispose()
+
+
+def stored_answer(key: str, **user: int) -> dict[str, Any]:
+    later = NOW + timedelta(hours=24)
+    return {
+        "restaurant_id": 1,
+        "key": key,
+        "fingerprint": "f" * 64,
+        "status_code": 201,
+        "body": "{}",
+        "created_at": NOW,
+        "expires_at": later,
+        **user,
+    }
+
+
+async def test_0004_deletes_stored_answers_both_ways(empty_database_url: str) -> None:
+    """Stored answers say nothing of their user: upgrade drops them, and downgrade drops
+    the per-user ones that the old (restaurant, key) uniqueness would refuse."""
+    url = empty_database_url
+    migrate(url, "0003")
+    stamps = {"version": 1, "created_at": NOW, "updated_at": NOW}
+    await insert(
+        url,
+        "restaurants",
+        {
+            "id": 1,
+            "name": "R",
+            "timezone": "UTC",
+            "table_after_guest_leaves": "dirty",
+            "default_reservation_minutes": 90,
+            "service_hours": {},
+            **stamps,
+        },
+    )
+    await insert(
+        url,
+        "users",
+        *(
+            {
+                "id": n,
+                "restaurant_id": 1,
+                "email": f"u{n}@example.com",
+                "password_hash": "x",
+                "full_name": "U",
+                "role": "owner",
+                "token_generation": 1,
+                **stamps,
+            }
+            for n in (1, 2)
+        ),
+    )
+    await insert(url, "idempotency_keys", stored_answer("old"))
+
+    migrate(url, "0004")
+    assert await count(url, "idempotency_keys") == 0
+    assert await count(url, "users") == 2
+
+    await insert(
+        url,
+        "idempotency_keys",
+        stored_answer("shared", user_id=1),
+        stored_answer("shared", user_id=2),
+    )
+    downgrade(url, "0003")
+    assert await count(url, "idempotency_keys") == 0
+
+    migrate(url)
+    assert await schema_diff(url) == []

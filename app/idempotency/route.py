@@ -1,8 +1,9 @@
 """The route class of the authenticated routers: every POST takes an Idempotency-Key.
 
-A dependency looks the key up once the caller is authenticated; a stored answer is replayed
-(with ``Idempotent-Replayed: true``), a key reused for another request is a 422. Otherwise
-the route handler's answer, success or 4xx, is stored in the same unit of work as the write.
+A dependency looks the key up, among the caller's own, once the caller is authenticated; a
+stored answer is replayed (with ``Idempotent-Replayed: true``), a key reused for another request
+is a 422. Otherwise the route handler's answer, success or 4xx, is stored in the same unit of
+work as the write.
 """
 
 from __future__ import annotations

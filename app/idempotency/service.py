@@ -1,4 +1,4 @@
-"""Idempotency keys: the first answer of a POST, stored with its write, replayed on retry."""
+"""Idempotency keys: a user's first answer to a POST, stored with its write, replayed on retry."""
 
 from __future__ import annotations
 
@@ -23,10 +23,15 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def find(uow: UnitOfWork, scope: RestaurantScope, key: str) -> IdempotencyKey | None:
-    """The stored answer for this key, unless it has expired (``remember`` purges it)."""
+    """The answer stored for this user's key, unless it has expired (``remember`` purges it).
+
+    Keys belong to the user who sent them, as Stripe's belong to an account: a colleague's
+    answer never replays to you, not even a refusal of the very same request (a server's 403
+    must not answer the owner)."""
     return await uow.session.scalar(
         select(IdempotencyKey).where(
             IdempotencyKey.restaurant_id == scope.restaurant_id,
+            IdempotencyKey.user_id == scope.user_id,
             IdempotencyKey.key == key,
             IdempotencyKey.expires_at > datetime.now(UTC),
         )
@@ -54,6 +59,7 @@ async def remember(
     uow.session.add(
         IdempotencyKey(
             restaurant_id=scope.restaurant_id,
+            user_id=scope.user_id,
             key=key,
             fingerprint=fingerprint,
             status_code=status_code,

@@ -12,7 +12,12 @@ from app.db.base import Base, IdMixin, IdType, TenantMixin
 
 class RefreshToken(IdMixin, TenantMixin, Base):
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        # Its foreign key: a restaurant's delete cascades here, and tenant-scoped queries filter
+        # on it; PostgreSQL would scan the whole table for either without it.
+        Index("ix_refresh_tokens_restaurant_id", "restaurant_id"),
+    )
 
     user_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("users.id", ondelete="CASCADE"), index=True

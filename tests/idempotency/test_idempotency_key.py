@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.idempotency import service
 from app.models import IdempotencyKey
-from tests.fixtures.auth import PASSWORD, Actor, unique_email
+from tests.fixtures.auth import PASSWORD, Actor, add_staff, unique_email
 from tests.fixtures.errors import assert_error
 
 API = "/api/v1"
@@ -72,6 +72,70 @@ async def test_keys_belong_to_one_restaurant(
     assert "idempotent-replayed" not in theirs.headers
     assert theirs.json()["id"] != mine.json()["id"]
     assert len(await guests_of(client, rival)) == 1
+
+
+async def test_a_colleagues_refusal_never_answers_you(client: AsyncClient, owner: Actor) -> None:
+    """A server refused with key K; the owner sending K with the same body is served."""
+    server = await add_staff(client, owner, "server")
+    body = {"tableNumber": "12", "capacity": 4}
+    refused = await client.post(f"{API}/tables", headers=keyed(server, "K"), json=body)
+    assert_error(refused, 403, "forbidden")
+
+    created = await client.post(f"{API}/tables", headers=keyed(owner, "K"), json=body)
+
+    assert created.status_code == 201, created.text
+    assert "idempotent-replayed" not in created.headers
+    tables = await client.get(f"{API}/tables", headers=owner.headers)
+    assert [t["id"] for t in tables.json()["items"]] == [created.json()["id"]]
+
+
+async def test_two_staff_members_may_send_one_key_with_different_requests(
+    client: AsyncClient, owner: Actor
+) -> None:
+    host = await add_staff(client, owner, "host")
+    by_host = await client.post(
+        f"{API}/guests", headers=keyed(host, "K"), json={"name": "Hal", "partySize": 2}
+    )
+    by_owner = await client.post(
+        f"{API}/guests", headers=keyed(owner, "K"), json={"name": "Oda", "partySize": 3}
+    )
+    assert by_host.status_code == by_owner.status_code == 201, by_owner.text
+    assert "idempotent-replayed" not in by_owner.headers
+    assert sorted(g["name"] for g in await guests_of(client, owner)) == ["Hal", "Oda"]
+
+
+async def test_each_staff_member_replays_their_own_answer_to_a_shared_key(
+    client: AsyncClient, owner: Actor
+) -> None:
+    server = await add_staff(client, owner, "server")
+    body = {"tableNumber": "7", "capacity": 2}
+    refused = await client.post(f"{API}/tables", headers=keyed(server, "K"), json=body)
+    created = await client.post(f"{API}/tables", headers=keyed(owner, "K"), json=body)
+
+    owner_again = await client.post(f"{API}/tables", headers=keyed(owner, "K"), json=body)
+    server_again = await client.post(f"{API}/tables", headers=keyed(server, "K"), json=body)
+
+    assert (owner_again.status_code, owner_again.json()) == (201, created.json())
+    assert (server_again.status_code, server_again.json()) == (403, refused.json())
+    for again in (owner_again, server_again):
+        assert again.headers["idempotent-replayed"] == "true"
+    tables = await client.get(f"{API}/tables", headers=owner.headers)
+    assert len(tables.json()["items"]) == 1
+
+
+async def test_a_deleted_users_answers_go_with_them(
+    app: Any, client: AsyncClient, owner: Actor
+) -> None:
+    host = await add_staff(client, owner, "host")
+    for actor in (host, owner):
+        await client.post(
+            f"{API}/guests", headers=keyed(actor, "mine"), json={"name": "X", "partySize": 2}
+        )
+    deleted = await client.delete(f"{API}/users/{host.user_id}", headers=owner.headers)
+    assert deleted.status_code == 204
+    async with app.state.db.engine.connect() as conn:
+        users = (await conn.execute(select(IdempotencyKey.user_id))).scalars().all()
+    assert users == [owner.user_id]
 
 
 async def test_a_refusal_is_stored_and_its_partial_work_undone(
