@@ -279,3 +279,24 @@ async def test_a_request_id_is_made_when_none_or_a_bad_one_is_sent(client: Async
     assert len(ids) == 3
     assert all(len(i) == 32 and all(c in "0123456789abcdef" for c in i) for i in ids)
     assert assert_error(bad, 404, "not_found")["requestId"] == bad.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "named"), [(MIB, "1 MiB"), (64 * 1024, "64 KiB"), (3000, "3000 bytes")]
+)
+async def test_413_names_the_configured_limit(database_url: str, limit: int, named: str) -> None:
+    app = create_app(make_settings(database_url, max_body_bytes=limit))
+    async with serve(app) as http:
+        declared = await http.post(
+            LOGIN, content=padded_login(limit + 1), headers={"content-type": "application/json"}
+        )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield padded_login(limit + 1)
+
+        streamed = await http.post(
+            LOGIN, content=chunks(), headers={"content-type": "application/json"}
+        )
+    for response in (declared, streamed):
+        assert_error(response, 413, "payload_too_large")
+        assert response.json()["error"]["message"] == f"Request body is larger than {named}"
