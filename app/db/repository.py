@@ -1,5 +1,5 @@
 """Loading tenant rows: by id (scoped, optionally locked, 404 when absent or foreign) and
-by keyset pages."""
+by keyset pages. The order in which writes lock rows is written down in ``app.db.locks``."""
 
 from __future__ import annotations
 
