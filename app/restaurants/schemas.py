@@ -8,7 +8,7 @@ from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, Strict, model_validator
 
 from app.core.schemas import InputModel, Name, OutputModel, PatchModel
 
@@ -31,7 +31,9 @@ Timezone = Annotated[
     str, Field(examples=["Europe/Paris"], max_length=64), AfterValidator(_valid_timezone)
 ]
 LocalTime = Annotated[str, Field(pattern=_HHMM.pattern, examples=["17:00"])]
-Interval = tuple[LocalTime, LocalTime]
+# Lax only to take a JSON array for the tuple (strict wants a Python tuple); both times stay
+# strict strings.
+Interval = Annotated[tuple[LocalTime, LocalTime], Strict(False)]
 DayHours = Annotated[list[Interval], Field(max_length=12)]
 
 

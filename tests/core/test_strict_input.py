@@ -1,0 +1,380 @@
+"""Strict input (API.md, Conventions), through HTTP and alike on SQLite and PostgreSQL: JSON
+types as declared, timestamps with an offset, canonical time zones, and no U+0000 or unpaired
+surrogate in any text a client sends (bodies, forms, query strings, cursors, headers)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import pytest
+from fastapi.routing import APIRoute
+from httpx import AsyncClient, Response
+
+from app.api import DOMAIN_ROUTERS
+from app.core.schemas import InputModel
+from tests.fixtures.auth import PASSWORD, Actor
+from tests.fixtures.errors import assert_validation_error
+from tests.reservations.factories import at, iso
+
+API = "/api/v1"
+TEXT_ERROR = "string_forbidden_character"
+# Each is sent as a JSON escape, the only way JSON can carry them.
+BAD_TEXT = ("a\x00b", "\x00", "a\ud800", "\udfffz", "\ud800\ud800")
+STARTS_AT = iso(at())
+
+
+# ----- request bodies ------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A restaurant with one row of each kind, for the routes that name one."""
+
+    owner: Actor
+    ids: dict[str, int]
+
+
+@pytest.fixture
+async def world(client: AsyncClient, owner: Actor) -> World:
+    async def create(path: str, body: dict[str, Any]) -> int:
+        response = await client.post(f"{API}{path}", headers=owner.headers, json=body)
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    ids = {
+        "{table}": await create("/tables", {"tableNumber": "1", "capacity": 4}),
+        "{guest}": await create("/guests", {"name": "Ana", "partySize": 2}),
+        "{reservation}": await create(
+            "/reservations", {"guestName": "Ada", "partySize": 2, "startsAt": STARTS_AT}
+        ),
+        "{user}": await create(
+            "/users",
+            {"email": "hal@example.com", "password": PASSWORD, "fullName": "Hal", "role": "host"},
+        ),
+    }
+    return World(owner, ids)
+
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A valid request ("{table}" and the like stand for the world's ids), and where its
+    strings, integers, booleans and numbers are."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+    text: tuple[Path, ...] = ()
+    ints: tuple[str, ...] = ()
+    bools: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    token: bool = True
+
+    async def send(self, client: AsyncClient, world: World, body: dict[str, Any]) -> Response:
+        path = self.path
+        for placeholder, row_id in world.ids.items():
+            path = path.replace(placeholder, str(row_id))
+        headers = {"content-type": "application/json"}
+        if self.token:
+            headers.update(world.owner.headers)
+        # json.dumps writes U+0000 and lone surrogates as \u escapes, as a client would.
+        content = json.dumps(_fill(body, world))
+        return await client.request(self.method, f"{API}{path}", content=content, headers=headers)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _fill(value: Any, world: World) -> Any:
+    if isinstance(value, str):
+        return world.ids.get(value, value)
+    if isinstance(value, dict):
+        return {k: _fill(v, world) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world) for v in value]
+    return value
+
+
+def replaced(body: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    target: Any = body
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return body
+
+
+REGISTER = Body(
+    "POST",
+    "/auth/register",
+    {
+        "restaurantName": "New Place",
+        "timezone": "Europe/Paris",
+        "email": "new-owner@example.com",
+        "password": PASSWORD,
+        "fullName": "Nina New",
+    },
+    text=(("restaurantName",), ("fullName",), ("email",), ("password",), ("timezone",)),
+    token=False,
+)
+LOGIN = Body(
+    "POST",
+    "/auth/login",
+    {"email": "x@example.com", "password": PASSWORD},
+    text=(("email",), ("password",)),
+    token=False,
+)
+REFRESH = Body(
+    "POST", "/auth/refresh", {"refreshToken": "r" * 40}, text=(("refreshToken",),), token=False
+)
+LOGOUT = Body("POST", "/auth/logout", {"refreshToken": "r" * 40}, text=(("refreshToken",),))
+USER_CREATE = Body(
+    "POST",
+    "/users",
+    {"email": "sam@example.com", "password": PASSWORD, "fullName": "Sam", "role": "server"},
+    text=(("email",), ("password",), ("fullName",), ("role",)),
+)
+USER_PATCH = Body(
+    "PATCH",
+    "/users/{user}",
+    {"fullName": "Hal H", "email": "hal2@example.com"},
+    text=(("fullName",), ("email",)),
+)
+RESTAURANT_PATCH = Body(
+    "PATCH",
+    "/restaurant",
+    {
+        "name": "Chez Nous",
+        "timezone": "Europe/Paris",
+        "defaultReservationMinutes": 90,
+        "serviceHours": {"mon": [["11:30", "14:30"]]},
+    },
+    text=(("name",), ("timezone",), ("serviceHours", "mon", 0, 1)),
+    ints=("defaultReservationMinutes",),
+)
+TABLE_CREATE = Body(
+    "POST",
+    "/tables",
+    {"tableNumber": "T9", "capacity": 4, "minCapacity": 1, "section": "terrace", "posX": 1.5},
+    text=(("tableNumber",), ("section",)),
+    ints=("capacity", "minCapacity"),
+    numbers=("posX",),
+)
+TABLE_PATCH = Body(
+    "PATCH",
+    "/tables/{table}",
+    {
+        "tableNumber": "T1",
+        "section": "bar",
+        "capacity": 6,
+        "posX": 2.5,
+        "currentGuestId": "{guest}",
+        "allowOverCapacity": False,
+    },
+    text=(("tableNumber",), ("section",)),
+    ints=("capacity", "currentGuestId"),
+    bools=("allowOverCapacity",),
+    numbers=("posX",),
+)
+GUEST_CREATE = Body(
+    "POST",
+    "/guests",
+    {
+        "name": "Bo",
+        "partySize": 2,
+        "phone": "+33612345678",
+        "notes": "pram",
+        "quotedWaitMinutes": 5,
+    },
+    text=(("name",), ("phone",), ("notes",)),
+    ints=("partySize", "quotedWaitMinutes"),
+)
+GUEST_PATCH = Body(
+    "PATCH",
+    "/guests/{guest}",
+    {
+        "name": "Ana B",
+        "notes": "vip",
+        "partySize": 3,
+        "tableId": "{table}",
+        "allowOverCapacity": True,
+    },
+    text=(("name",), ("notes",)),
+    ints=("partySize", "tableId"),
+    bools=("allowOverCapacity",),
+)
+SEAT = Body(
+    "POST",
+    "/guests/{guest}/seat",
+    {"tableId": "{table}", "allowOverCapacity": False},
+    ints=("tableId",),
+    bools=("allowOverCapacity",),
+)
+RESERVATION_CREATE = Body(
+    "POST",
+    "/reservations",
+    {
+        "guestName": "Grace",
+        "partySize": 2,
+        "startsAt": STARTS_AT,
+        "durationMinutes": 60,
+        "tableId": "{table}",
+        "phone": "+33612345678",
+        "email": "grace@example.com",
+        "notes": "birthday",
+    },
+    text=(("guestName",), ("email",), ("notes",), ("startsAt",)),
+    ints=("partySize", "durationMinutes", "tableId"),
+)
+RESERVATION_PATCH = Body(
+    "PATCH",
+    "/reservations/{reservation}",
+    {"guestName": "Ada L", "notes": "late", "partySize": 3, "startsAt": STARTS_AT},
+    text=(("guestName",), ("notes",)),
+    ints=("partySize",),
+)
+CHECK_IN = Body(
+    "POST",
+    "/reservations/{reservation}/check-in",
+    {"tableId": "{table}", "allowOverCapacity": False},
+    ints=("tableId",),
+    bools=("allowOverCapacity",),
+)
+REQUESTS = (
+    REGISTER,
+    LOGIN,
+    REFRESH,
+    LOGOUT,
+    USER_CREATE,
+    USER_PATCH,
+    RESTAURANT_PATCH,
+    TABLE_CREATE,
+    TABLE_PATCH,
+    GUEST_CREATE,
+    GUEST_PATCH,
+    SEAT,
+    RESERVATION_CREATE,
+    RESERVATION_PATCH,
+    CHECK_IN,
+)
+
+
+@pytest.mark.parametrize("request_", [r for r in REQUESTS if r.text], ids=str)
+async def test_bad_text_in_any_body_string_is_422(
+    client: AsyncClient, world: World, request_: Body
+) -> None:
+    problems = []
+    for path in request_.text:
+        for text in BAD_TEXT:
+            response = await request_.send(client, world, replaced(request_.body, path, text))
+            errors = assert_validation_error(response, str(path[0]))
+            if not any(
+                e["loc"][:2] == ["body", path[0]] and e["type"] == TEXT_ERROR for e in errors
+            ):
+                problems.append((path, text, errors))
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "path"),
+    [
+        (GUEST_CREATE, ()),
+        (RESTAURANT_PATCH, ("serviceHours",)),
+        (RESTAURANT_PATCH, ("serviceHours", "mon", 0)),
+    ],
+    ids=["top level", "nested object", "array"],
+)
+async def test_bad_text_in_a_key_or_where_no_string_belongs_is_422(
+    client: AsyncClient, world: World, request_: Body, path: Path
+) -> None:
+    """Object keys are text too: the same error as anywhere else, whether the key is one
+    the model knows or not."""
+    for text in BAD_TEXT:
+        target: Any = request_.body
+        for step in path:
+            target = target[step]
+        if isinstance(target, dict):
+            poisoned = replaced(request_.body, (*path, text), [])
+        else:
+            poisoned = replaced(request_.body, (*path, 0), {text: text})
+        response = await request_.send(client, world, poisoned)
+        errors = assert_validation_error(response)
+        assert any(e["type"] == TEXT_ERROR for e in errors), (text, errors)
+
+
+def test_every_json_body_is_an_input_model() -> None:
+    """The rules above live in InputModel alone, so every route's body must be one (the
+    OAuth2 form has its own check, tested below)."""
+    bodies = {
+        route.operation_id: [param.field_info.annotation for param in route.dependant.body_params]
+        for router in DOMAIN_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.body_field is not None
+    }
+    assert bodies.pop("issueToken") == []
+    assert len(bodies) > 10
+    outside = {
+        operation: annotations
+        for operation, annotations in bodies.items()
+        for annotation in annotations
+        if not all(
+            isinstance(model, type) and issubclass(model, InputModel)
+            for model in (get_args(annotation) or (annotation,))
+            if model is not type(None)
+        )
+    }
+    assert outside == {}
+
+
+# `4.0` too: an integer field takes a JSON integer, and iOS never writes an Int as 4.0.
+WRONG_INTS = (True, False, "4", "60", 4.0, 60.0, 4.5)
+WRONG_BOOLS = (1, 0, "true", "false", "yes")
+WRONG_NUMBERS = (True, "1.5", "2")
+
+
+@pytest.mark.parametrize(
+    "request_", [r for r in REQUESTS if r.ints or r.bools or r.numbers], ids=str
+)
+async def test_json_types_are_strict(client: AsyncClient, world: World, request_: Body) -> None:
+    cases = [
+        *((field, "int_type", WRONG_INTS) for field in request_.ints),
+        *((field, "bool_type", WRONG_BOOLS) for field in request_.bools),
+        *((field, "float_type", WRONG_NUMBERS) for field in request_.numbers),
+    ]
+    problems = []
+    for field, error_type, wrong_values in cases:
+        for value in wrong_values:
+            response = await request_.send(client, world, {**request_.body, field: value})
+            errors = assert_validation_error(response, field)
+            if [e["type"] for e in errors if field in e["loc"]] != [error_type]:
+                problems.append((field, value, errors))
+    assert problems == []
+
+
+async def test_json_types_as_declared_still_pass(client: AsyncClient, world: World) -> None:
+    """The strict rules refuse look-alikes, not the real thing (an integer is a number)."""
+    for request, status in ((TABLE_CREATE, 201), (RESERVATION_CREATE, 201), (SEAT, 200)):
+        body = request.body if request is not TABLE_CREATE else {**request.body, "posX": 3}
+        response = await request.send(client, world, body)
+        assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize("request_", [RESERVATION_CREATE, RESERVATION_PATCH], ids=str)
+async def test_starts_at_is_an_iso_string_with_an_offset(
+    client: AsyncClient, world: World, request_: Body
+) -> None:
+    seconds = int(at().timestamp())
+    naive = STARTS_AT.removesuffix("Z")
+    for value in (seconds, seconds + 0.5, str(seconds), naive, naive[:10], True, None, ""):
+        response = await request_.send(client, world, {**request_.body, "startsAt": value})
+        assert_validation_error(response, "startsAt")
+    # Without a table, so that the bookings cannot clash.
+    body = {key: value for key, value in request_.body.items() if key != "tableId"}
+    for value in (STARTS_AT, STARTS_AT.replace("Z", "+00:00"), naive + "-05:00"):
+        response = await request_.send(client, world, {**body, "startsAt": value})
+        assert response.status_code in (200, 201), (value, response.text)
