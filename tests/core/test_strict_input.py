@@ -378,3 +378,49 @@ async def test_starts_at_is_an_iso_string_with_an_offset(
     for value in (STARTS_AT, STARTS_AT.replace("Z", "+00:00"), naive + "-05:00"):
         response = await request_.send(client, world, {**body, "startsAt": value})
         assert response.status_code in (200, 201), (value, response.text)
+
+
+# ----- time zones ----------------------------------------------------------------------------
+
+REFUSED_ZONES = (
+    "localtime",
+    "Factory",
+    "posixrules",
+    "posix/Europe/Paris",
+    "right/Europe/Paris",
+    "US/Eastern",
+    "Asia/Calcutta",
+    "Europe/Kiev",
+    "Etc/GMT+5",
+    "Etc/UTC",
+    "GMT",
+    "EST5EDT",
+    "europe/paris",
+    "Europe/Paris ",
+    "",
+)
+ACCEPTED_ZONES = (
+    "UTC",
+    "Europe/Paris",
+    "Europe/Oslo",
+    "America/Argentina/Buenos_Aires",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+)
+
+
+@pytest.mark.parametrize("request_", [REGISTER, RESTAURANT_PATCH], ids=str)
+async def test_time_zones_are_canonical_iana_names(
+    client: AsyncClient, world: World, request_: Body
+) -> None:
+    for zone in REFUSED_ZONES:
+        response = await request_.send(client, world, replaced(request_.body, ("timezone",), zone))
+        assert_validation_error(response, "timezone")
+    for number, zone in enumerate(ACCEPTED_ZONES):
+        body = replaced(request_.body, ("timezone",), zone)
+        if request_ is REGISTER:
+            body["email"] = f"owner-{number}@example.com"
+        response = await request_.send(client, world, body)
+        assert response.status_code in (200, 201), (zone, response.text)
+        restaurant = response.json()
+        assert restaurant.get("restaurant", restaurant)["timezone"] == zone
