@@ -4,6 +4,7 @@ surrogate in any text a client sends (bodies, forms, query strings, cursors, hea
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from dataclasses import dataclass
@@ -424,3 +425,31 @@ async def test_time_zones_are_canonical_iana_names(
         assert response.status_code in (200, 201), (zone, response.text)
         restaurant = response.json()
         assert restaurant.get("restaurant", restaurant)["timezone"] == zone
+
+
+# ----- cursors --------------------------------------------------------------------------------
+
+
+def cursor_of(raw: str) -> str:
+    """A cursor holding exactly this JSON text, as a client could forge one."""
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/tables", r'["\u0000",1]'),
+        ("/tables", r'["\ud800",1]'),
+        ("/tables", r'["1\udc00",1]'),
+        ("/tables", '["1", 1]'),  # what json.dumps makes by default, but not encode_cursor
+        ("/tables", r'["\u0031",1]'),  # "1", spelled otherwise
+        ("/guests", "[1,1 ]"),
+        ("/users", "[1] "),
+    ],
+)
+async def test_a_cursor_is_exactly_one_of_ours_or_422(
+    client: AsyncClient, owner: Actor, path: str, raw: str
+) -> None:
+    params = {"cursor": cursor_of(raw)}
+    response = await client.get(f"{API}{path}", headers=owner.headers, params=params)
+    assert_validation_error(response, "cursor")
