@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from httpx import AsyncClient, Response
 
@@ -453,3 +455,44 @@ async def test_a_cursor_is_exactly_one_of_ours_or_422(
     params = {"cursor": cursor_of(raw)}
     response = await client.get(f"{API}{path}", headers=owner.headers, params=params)
     assert_validation_error(response, "cursor")
+
+
+# ----- query strings --------------------------------------------------------------------------
+
+QUERY_CASES = [
+    ("/tables", "section=a%00b", "section"),
+    ("/tables", "section=%ED%A0%80", "section"),  # U+D800 as WTF-8: not UTF-8
+    ("/tables", "section=%FF", "section"),
+    ("/tables", "status=available%00", "status"),
+    ("/guests", "status=waiting&status=%00", "status"),
+    ("/reservations", "status=booked%00", "status"),
+    ("/reservations", "date=2030-01-01%00", "date"),
+    ("/reservations/availability", "partySize=2&date=%ED%BF%BF", "date"),
+    ("/users", "cursor=%00", "cursor"),
+    ("/guests", "sta%00tus=waiting", "sta\x00tus"),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "name"), QUERY_CASES)
+async def test_bad_text_in_a_query_parameter_is_422(
+    client: AsyncClient, owner: Actor, path: str, query: str, name: str
+) -> None:
+    response = await client.get(f"{API}{path}?{query}", headers=owner.headers)
+    errors = assert_validation_error(response)
+    assert errors == [{"loc": ["query", name], "msg": errors[0]["msg"], "type": TEXT_ERROR}], errors
+
+
+async def test_every_route_refuses_bad_text_in_its_query_string(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    """By construction: routes added later get the rule too, before any handler runs."""
+    operations = [
+        (method, re.sub(r"{[^}]+}", "1", path))
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+    ]
+    assert len(operations) > 30
+    for method, path in [*operations, ("get", "/docs"), ("get", "/openapi.json")]:
+        response = await client.request(method, f"{path}?probe=%00")
+        errors = assert_validation_error(response, "probe")
+        assert errors[0]["loc"] == ["query", "probe"], (method, path, errors)
