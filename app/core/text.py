@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 # PostgreSQL cannot store U+0000 in text, and no database driver can encode a lone surrogate
@@ -34,3 +35,13 @@ def holds_unclean_text(value: Any) -> bool:
 
 def text_error() -> PydanticCustomError:
     return PydanticCustomError(TEXT_ERROR_TYPE, TEXT_ERROR_MESSAGE)
+
+
+def _clean_text(value: str) -> str:
+    if not is_clean(value):
+        raise text_error()
+    return value
+
+
+# A single string outside a request model (a header, a form field) under the same rule.
+Text = Annotated[str, AfterValidator(_clean_text)]

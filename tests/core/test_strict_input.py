@@ -19,7 +19,7 @@ from httpx import AsyncClient, Response
 from app.api import DOMAIN_ROUTERS
 from app.core.schemas import InputModel
 from tests.fixtures.auth import PASSWORD, Actor
-from tests.fixtures.errors import assert_validation_error
+from tests.fixtures.errors import assert_error, assert_validation_error
 from tests.reservations.factories import at, iso
 
 API = "/api/v1"
@@ -496,3 +496,70 @@ async def test_every_route_refuses_bad_text_in_its_query_string(
         response = await client.request(method, f"{path}?probe=%00")
         errors = assert_validation_error(response, "probe")
         assert errors[0]["loc"] == ["query", "probe"], (method, path, errors)
+
+
+# ----- the OAuth2 form ------------------------------------------------------------------------
+
+TOKEN = f"{API}/auth/token"
+
+
+@pytest.mark.parametrize("field", ["username", "password", "scope", "client_id"])
+async def test_bad_text_in_the_token_form_is_422(
+    client: AsyncClient, owner: Actor, field: str
+) -> None:
+    # A urlencoded form is UTF-8 (httpx cannot even encode a lone surrogate); see below.
+    for text in ("a\x00b", "\x00"):
+        form = {"username": owner.email, "password": PASSWORD, field: text}
+        response = await client.post(TOKEN, data=form)
+        errors = assert_validation_error(response, field)
+        assert [e["type"] for e in errors] == [TEXT_ERROR], errors
+
+
+async def test_a_lone_surrogate_in_a_multipart_token_form_is_422(
+    client: AsyncClient, owner: Actor
+) -> None:
+    """A multipart form names its own charset; UTF-7 can carry a lone surrogate."""
+    body = (
+        '--b\r\nContent-Disposition: form-data; name="username"\r\n\r\n+2AA-\r\n'
+        f'--b\r\nContent-Disposition: form-data; name="password"\r\n\r\n{PASSWORD}\r\n--b--\r\n'
+    )
+    response = await client.post(
+        TOKEN,
+        content=body.encode(),
+        headers={"content-type": "multipart/form-data; boundary=b; charset=utf-7"},
+    )
+    errors = assert_validation_error(response, "username")
+    assert [e["type"] for e in errors] == [TEXT_ERROR], errors
+
+
+# ----- headers --------------------------------------------------------------------------------
+
+
+async def test_bad_text_in_an_idempotency_key_is_422(client: AsyncClient, owner: Actor) -> None:
+    for key in (b"a\x00b", b"\x00"):
+        response = await client.post(
+            f"{API}/guests",
+            headers={**owner.headers, "Idempotency-Key": key},
+            json={"name": "Ana", "partySize": 2},
+        )
+        errors = assert_validation_error(response, "Idempotency-Key")
+        assert [e["type"] for e in errors] == [TEXT_ERROR], errors
+    guests = await client.get(f"{API}/guests", headers=owner.headers)
+    assert guests.json()["items"] == []
+
+
+async def test_if_match_is_ascii_digits_of_a_64_bit_version(
+    client: AsyncClient, world: World
+) -> None:
+    path = f"{API}/guests/{world.ids['{guest}']}"
+    # Superscript digits (Latin-1), NUL, thousands of digits, and 2**63 and more.
+    too_long = (b"9" * 5000, b"1" + b"0" * 19)
+    for value in (b'"\xb2"', b"\xb9", b'"\x00"', *(b'"' + v + b'"' for v in too_long)):
+        response = await client.patch(
+            path, headers={**world.owner.headers, "If-Match": value}, json={"notes": "x"}
+        )
+        assert_validation_error(response, "If-Match")
+    response = await client.patch(
+        path, headers={**world.owner.headers, "If-Match": '"9223372036854775807"'}, json={}
+    )
+    assert_error(response, 412, "precondition_failed")
