@@ -101,7 +101,9 @@ def _if_match(
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if not value.isdigit():
+    # ASCII digits only (isdigit() alone takes "²", which int() refuses: a 500), and no more
+    # than a 64-bit version has (int() of thousands of digits raises too).
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise field_error(["header", "If-Match"], 'If-Match must be "<version>"')
     return int(value)
 

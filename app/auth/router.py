@@ -9,7 +9,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import schemas, service
 from app.auth.rate_limit import AuthRateLimiter
+from app.core.errors import ValidationFailed
 from app.core.openapi import errors
+from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, holds_unclean_text
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.restaurants.service import get_restaurant
@@ -26,8 +28,29 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _password_form(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> OAuth2PasswordRequestForm:
+    """FastAPI's OAuth2 form under the text rule that InputModel gives JSON bodies (the form's
+    fields are plain strings, and the username reaches the database)."""
+    problems = [
+        {
+            # The form field `scope` is kept split, as `scopes`.
+            "loc": ["body", "scope" if name == "scopes" else name],
+            "msg": TEXT_ERROR_MESSAGE,
+            "type": TEXT_ERROR_TYPE,
+        }
+        for name, value in vars(form).items()
+        if holds_unclean_text(value)
+    ]
+    if problems:
+        raise ValidationFailed(problems)
+    return form
+
+
 Limiter = Annotated[AuthRateLimiter, Depends(_limiter)]
 Client = Annotated[str, Depends(_client)]
+PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends(_password_form)]
 
 
 @router.post(
@@ -71,7 +94,7 @@ async def login(
     responses=errors(401, 429),
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: PasswordForm,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
     limiter: Limiter,

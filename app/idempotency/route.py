@@ -25,6 +25,7 @@ from app.core.errors import (
     validation_error_handler,
 )
 from app.core.openapi import errors
+from app.core.text import Text
 from app.db.session import UnitOfWork
 from app.deps import Scope, UnitOfWorkDep
 from app.idempotency import service
@@ -61,7 +62,7 @@ async def idempotency_key(
     uow: UnitOfWorkDep,
     scope: Scope,
     key: Annotated[
-        str | None,
+        Text | None,
         Header(
             alias="Idempotency-Key",
             min_length=1,

@@ -1,5 +1,5 @@
-"""One pure ASGI middleware for every request: request id, body limit, metrics, access log,
-and the envelope for errors that nothing else caught."""
+"""One pure ASGI middleware for every request: request id, body limit, the text rule for query
+strings, metrics, access log, and the envelope for errors that nothing else caught."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Unavailable, is_database_unavailable, sqlstate_of
+from app.core.errors import Unavailable, ValidationFailed, is_database_unavailable, sqlstate_of
+from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, is_clean
 
 logger = logging.getLogger("qtable.access")
 
@@ -45,10 +47,43 @@ def _too_large_message(limit: int) -> str:
     return f"Request body is larger than {limit} bytes"
 
 
-def _error_body(status: int, code: str, message: str, request_id: str) -> bytes:
+def _error_body(
+    status: int, code: str, message: str, request_id: str, details: dict[str, Any] | None = None
+) -> bytes:
     return json.dumps(
-        {"error": {"code": code, "message": message, "details": {}}, "requestId": request_id}
+        {
+            "error": {"code": code, "message": message, "details": details or {}},
+            "requestId": request_id,
+        }
     ).encode()
+
+
+def _query_text_errors(query_string: bytes) -> list[dict[str, Any]]:
+    """The text rule for every query parameter of every route, before any route reads one.
+
+    Names and values are percent-decoded as UTF-8, strictly: bytes that are not UTF-8 (such as
+    a lone surrogate's ED A0 80) would otherwise turn quietly into U+FFFD.
+    """
+    errors = []
+    for pair in query_string.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = unquote_to_bytes(raw_name.replace(b"+", b" "))
+        value = unquote_to_bytes(raw_value.replace(b"+", b" "))
+        try:
+            clean = is_clean(name.decode()) and is_clean(value.decode())
+        except UnicodeDecodeError:
+            clean = False
+        if not clean:
+            errors.append(
+                {
+                    "loc": ["query", name.decode(errors="replace")],
+                    "msg": TEXT_ERROR_MESSAGE,
+                    "type": TEXT_ERROR_TYPE,
+                }
+            )
+    return errors
 
 
 class RequestMiddleware:
@@ -82,9 +117,13 @@ class RequestMiddleware:
             await send(message)
 
         async def reply(
-            status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
+            status: int,
+            code: str,
+            message: str,
+            extra: list[tuple[bytes, bytes]] | None = None,
+            details: dict[str, Any] | None = None,
         ) -> None:
-            body = _error_body(status, code, message, request_id)
+            body = _error_body(status, code, message, request_id, details)
             await send_with_id(
                 {
                     "type": "http.response.start",
@@ -99,9 +138,17 @@ class RequestMiddleware:
             await send_with_id({"type": "http.response.body", "body": body})
 
         length = headers.get(b"content-length")
+        query_errors = _query_text_errors(scope.get("query_string", b""))
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 await reply(413, "payload_too_large", self._too_large)
+            elif query_errors:
+                await reply(
+                    422,
+                    ValidationFailed.code,
+                    ValidationFailed.message,
+                    details={"errors": query_errors},
+                )
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:

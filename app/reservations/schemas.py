@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, Field
 
-from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone
+from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone, Timestamp
 from app.guests.schemas import PartySize
 from app.users.schemas import Email
 
@@ -31,7 +31,7 @@ def _utc_start(value: datetime) -> datetime:
     return value
 
 
-StartsAt = Annotated[AwareDatetime, AfterValidator(_utc_start)]
+StartsAt = Annotated[Timestamp, AfterValidator(_utc_start)]
 
 
 class MinimalReservation(OutputModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
+from importlib import resources
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, Strict, model_validator
 
 from app.core.schemas import InputModel, Name, OutputModel, PatchModel
 
@@ -18,20 +19,43 @@ _HHMM = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 
 @cache
 def _timezones() -> frozenset[str]:
-    return frozenset(available_timezones() | {"UTC"})
+    """The zones of tzdata's zone.tab, plus UTC.
+
+    zone.tab names at least one zone per country under its current name, the way people
+    know the place (Europe/Paris, Europe/Oslo, America/Argentina/Buenos_Aires). Whatever
+    else zoneinfo can open is left out: `localtime`, `Factory`, `posixrules`,
+    the `posix/` and `right/` copies, old aliases (US/Eastern, Asia/Calcutta) and fixed
+    offsets (Etc/GMT+5, whose sign is the reverse of what it reads).
+    """
+    table = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    listed = {
+        line.split("\t")[2] for line in table.splitlines() if line and not line.startswith("#")
+    }
+    # Only names this machine can also open, so a restaurant's zone never fails later.
+    return frozenset((listed | {"UTC"}) & (available_timezones() | {"UTC"}))
 
 
 def _valid_timezone(value: str) -> str:
     if value not in _timezones():
-        raise ValueError("must be an IANA time zone such as Europe/Paris")
+        raise ValueError("must be a canonical IANA time zone such as Europe/Paris, or UTC")
     return value
 
 
 Timezone = Annotated[
-    str, Field(examples=["Europe/Paris"], max_length=64), AfterValidator(_valid_timezone)
+    str,
+    Field(
+        examples=["Europe/Paris"],
+        max_length=64,
+        description="A zone of the IANA tz database's zone.tab (`Europe/Paris`, "
+        "`America/Argentina/Buenos_Aires`), or `UTC`. Refused: old aliases (`US/Eastern`, "
+        "`Asia/Calcutta`), fixed offsets (`Etc/GMT+5`), `localtime`, `Factory`, `posix/...`.",
+    ),
+    AfterValidator(_valid_timezone),
 ]
 LocalTime = Annotated[str, Field(pattern=_HHMM.pattern, examples=["17:00"])]
-Interval = tuple[LocalTime, LocalTime]
+# Lax only to take a JSON array for the tuple (strict wants a Python tuple); both times stay
+# strict strings.
+Interval = Annotated[tuple[LocalTime, LocalTime], Strict(False)]
 DayHours = Annotated[list[Interval], Field(max_length=12)]
 
 
