@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import schemas, service
-from app.auth.rate_limit import AuthRateLimiter
+from app.auth.rate_limit import AuthLimiter
 from app.core.openapi import errors
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
@@ -18,15 +18,10 @@ from app.users.service import get_user
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _limiter(request: Request) -> AuthRateLimiter:
-    return request.app.state.auth_limiter
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Limiter = Annotated[AuthRateLimiter, Depends(_limiter)]
 Client = Annotated[str, Depends(_client)]
 
 
@@ -41,7 +36,7 @@ async def register(
     data: schemas.RegisterRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
     """Create a restaurant and its first owner, and log the owner in."""
@@ -56,11 +51,13 @@ async def login(
     data: schemas.LoginRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
-    """401 on a wrong email or password (the same answer either way); 429 after repeated
-    failures for one email or one client address."""
+    """401 on a wrong email or password (the same answer either way). 429 once one email has
+    had its password checked the configured number of times in the window (attempts count as
+    they start, so a burst is held to that number too; a success clears the count), or one
+    client address has made too many auth attempts."""
     return await service.login(uow, data.email, data.password, settings, limiter, client)
 
 
@@ -74,7 +71,7 @@ async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.OAuth2Token:
     """OAuth2 password grant (form fields `username`, `password`), for Swagger's Authorize
@@ -97,7 +94,7 @@ async def refresh(
     data: schemas.RefreshRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
     """Rotate: the presented refresh token stops working and a new pair is returned.

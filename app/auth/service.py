@@ -79,14 +79,16 @@ async def login(
     client: str,
 ) -> AuthSession:
     email = email.strip().lower()
-    limiter.attempt(client, email)
+    limiter.attempt(client)
+    # Counted before anything is awaited: attempts that arrive at once are counted in the
+    # order they arrive, at most the limit of them are checked, and the others cost nothing.
+    limiter.check_password_of(email)
     async with uow.read_connection() as conn:
         row = (
             await conn.execute(select(User.id, User.password_hash).where(User.email == email))
         ).first()
     # The same work whether or not the email exists (a dummy hash is verified otherwise).
     if not await verify_password(password, row.password_hash if row else None) or row is None:
-        limiter.failed(email)
         raise Unauthorized("Wrong email or password")
     limiter.succeeded(email)
     user = await uow.session.scalar(
