@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.auth.rate_limit import AuthRateLimiter
 from app.auth.schemas import AuthSession, RegisterRequest
@@ -80,17 +82,14 @@ async def login(
 ) -> AuthSession:
     email = email.strip().lower()
     limiter.attempt(client)
-    # Counted before anything is awaited: attempts that arrive at once are counted in the
-    # order they arrive, at most the limit of them are checked, and the others cost nothing.
-    limiter.check_password_of(email)
     async with uow.read_connection() as conn:
         row = (
             await conn.execute(select(User.id, User.password_hash).where(User.email == email))
         ).first()
     # The same work whether or not the email exists (a dummy hash is verified otherwise).
-    if not await verify_password(password, row.password_hash if row else None) or row is None:
+    password_hash = row.password_hash if row else None
+    if not await password_matches(limiter, email, password, password_hash) or row is None:
         raise Unauthorized("Wrong email or password")
-    limiter.succeeded(email)
     user = await uow.session.scalar(
         select(User).where(User.id == row.id).execution_options(**{CROSS_TENANT: True})
     )
@@ -99,6 +98,20 @@ async def login(
     bind_scope(uow.session.sync_session, _make_scope(user.restaurant_id, user.id, user.role))
     restaurant = await uow.session.get_one(Restaurant, user.restaurant_id)
     return await _issue(uow, user, restaurant, settings, family_id=None)
+
+
+async def password_matches(
+    limiter: AuthRateLimiter, email: str, password: str, password_hash: str | None
+) -> bool:
+    """Check the password of the account with that email (``password_hash`` None: there is
+    none; the same work, and False). Every check counts against the email's limit before it
+    starts, so at most that many run per window even when they arrive at once; past it this
+    raises RateLimited without checking. A match clears the count."""
+    limiter.check_password_of(email)
+    if not await verify_password(password, password_hash):
+        return False
+    limiter.succeeded(email)
+    return True
 
 
 async def refresh(
@@ -144,6 +157,41 @@ async def logout(uow: UnitOfWork, scope: RestaurantScope, token: str) -> None:
         )
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+# What a session was granted on: when any of it changes, every session of that user ends.
+CREDENTIALS = ("password_hash", "email", "role")
+
+
+class SessionsNotEnded(RuntimeError):
+    """A user's credentials changed without end_sessions(): a bug, never a client error."""
+
+
+async def end_sessions(uow: UnitOfWork, user: User) -> None:
+    """End every session of this user, in the transaction that changes their credentials:
+    access tokens carry the old generation (authentication answers 401) and every refresh
+    token is revoked. The caller holds the user's row lock (users before refresh_tokens)."""
+    user.token_generation += 1
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _credential_changes_end_sessions(session: Session, _ctx: Any, _instances: Any) -> None:
+    """The guard behind end_sessions(): a flush that changes a user's credentials without it
+    fails loudly, so a new path that forgets it cannot pass its tests."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        attrs = inspect(obj).attrs
+        changed = [name for name in CREDENTIALS if attrs[name].history.has_changes()]
+        if changed and not attrs.token_generation.history.has_changes():
+            raise SessionsNotEnded(
+                f"user {obj.id}: {', '.join(changed)} changed without end_sessions()"
+            )
 
 
 async def _issue(
