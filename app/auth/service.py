@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.auth.rate_limit import AuthRateLimiter
 from app.auth.schemas import AuthSession, RegisterRequest
 from app.core.config import Settings
-from app.core.errors import Duplicate, Unauthorized
+from app.core.errors import Duplicate, NotFound, Unauthorized
 from app.core.security import (
     encode_access_token,
     hash_password,
@@ -21,6 +21,7 @@ from app.core.security import (
     new_refresh_token,
     verify_password,
 )
+from app.db.repository import load
 from app.db.session import UnitOfWork
 from app.db.tenancy import CROSS_TENANT, RestaurantScope, _make_scope, bind_scope
 from app.models import RefreshToken, Restaurant, User
@@ -119,19 +120,33 @@ async def refresh(
 ) -> AuthSession:
     limiter.attempt(client)
     session = uow.session
-    stored = await session.scalar(
-        select(RefreshToken)
-        .where(RefreshToken.token_hash == hash_refresh_token(token))
-        .with_for_update()
-        .execution_options(**{CROSS_TENANT: True})
-    )
+    # Unlocked, the one look across restaurants: which restaurant and user the token belongs
+    # to must be known before any row is locked (write transactions lock their restaurant's
+    # row first).
+    found = (
+        await session.execute(
+            select(RefreshToken.id, RefreshToken.user_id, RefreshToken.restaurant_id, User.role)
+            .join(User, User.id == RefreshToken.user_id)
+            .where(RefreshToken.token_hash == hash_refresh_token(token))
+            .execution_options(**{CROSS_TENANT: True})
+        )
+    ).first()
+    if found is None:
+        raise Unauthorized("The refresh token is not valid")
+    scope = _make_scope(found.restaurant_id, found.user_id, found.role)
+    bind_scope(session.sync_session, scope)
+    # The user's row, then the token's (the documented lock order), each re-read under its
+    # lock. A credential change that committed meanwhile has revoked this token, which the
+    # checks below see; one still running waits for this commit and then revokes the
+    # successor issued here.
+    try:
+        user = await load(uow, scope, User, found.user_id, lock=True)
+        stored = await load(uow, scope, RefreshToken, found.id, lock=True)
+    except NotFound:
+        raise Unauthorized("The refresh token is not valid") from None
     now = datetime.now(UTC)
-    if stored is None or stored.expires_at <= now:
+    if stored.expires_at <= now:
         raise Unauthorized("The refresh token is not valid")
-    user = await session.get(User, stored.user_id, execution_options={CROSS_TENANT: True})
-    if user is None:
-        raise Unauthorized("The refresh token is not valid")
-    bind_scope(session.sync_session, _make_scope(user.restaurant_id, user.id, user.role))
     if stored.used_at is not None:
         await session.execute(
             update(RefreshToken)

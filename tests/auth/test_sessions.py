@@ -3,13 +3,14 @@ deletion, ends every session of that user; one's own password or email needs the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.auth import service as auth_service
 from app.auth.service import SessionsNotEnded
@@ -295,6 +296,99 @@ async def test_no_database_connection_is_held_while_a_password_is_checked_or_has
 
     assert response.status_code == 200, response.text
     assert held == [0, 0]  # one check, one hash, no connection (so no transaction) open
+
+
+# ----- races ---------------------------------------------------------------------------------
+
+
+async def wait_until_blocked(app: FastAPI) -> None:
+    """Until another request waits on a lock: on PostgreSQL, a backend waiting on a row
+    lock; SQLite shows no such thing (its writer waits on the busy timeout), so a pause."""
+    engine = app.state.db.engine
+    if engine.dialect.name != "postgresql":
+        await asyncio.sleep(0.3)
+        return
+    async with asyncio.timeout(10), engine.connect() as conn:
+        while not await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ):
+            await conn.rollback()  # a fresh snapshot of pg_stat_activity each time
+            await asyncio.sleep(0.02)
+
+
+def pause_in(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, *, after: bool
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make ``module.name`` stop, before or after it runs, until released; answers the
+    events (reached, release)."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    original: Callable[..., Awaitable[Any]] = getattr(module, name)
+
+    async def paused(*args: Any, **kwargs: Any) -> Any:
+        result = await original(*args, **kwargs) if after else None
+        reached.set()
+        await release.wait()
+        return result if after else await original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, paused)
+    return reached, release
+
+
+@pytest.mark.parametrize("first", ["refresh", "password-change"])
+async def test_a_refresh_racing_a_password_change_leaves_no_usable_refresh_token(
+    app: FastAPI,
+    client: AsyncClient,
+    owner: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+) -> None:
+    """Whichever takes its locks first, the other waits for it, and the end is the same:
+    the password changed and no refresh token of the user works. No deadlock, no 5xx."""
+    host = await add_staff(client, owner, "host")
+    if first == "refresh":
+        # The refresh holds its row locks, about to issue the new pair.
+        reached, release = pause_in(monkeypatch, auth_service, "_issue", after=False)
+    else:
+        # The password change holds the user's row, its sessions ended but not committed.
+        reached, release = pause_in(monkeypatch, users_service, "end_sessions", after=True)
+
+    def start_refresh() -> asyncio.Task[Response]:
+        return asyncio.create_task(refresh(client, host.refresh_token))
+
+    def start_change() -> asyncio.Task[Response]:
+        body = {"password": NEW_PASSWORD}
+        url = f"{USERS}/{host.user_id}"
+        return asyncio.create_task(client.patch(url, headers=owner.headers, json=body))
+
+    async with asyncio.timeout(30):
+        if first == "refresh":
+            refreshing = start_refresh()
+            await reached.wait()
+            changing = start_change()
+        else:
+            changing = start_change()
+            await reached.wait()
+            refreshing = start_refresh()
+        await wait_until_blocked(app)
+        release.set()
+        refreshed, changed = await asyncio.gather(refreshing, changing)
+
+    assert changed.status_code == 200, changed.text
+    if first == "refresh":
+        assert refreshed.status_code == 200, refreshed.text
+        # The pair it issued was revoked by the change that waited for it.
+        successor = refreshed.json()
+        assert_error(await refresh(client, successor["refreshToken"]), 401, "unauthorized")
+        me = await client.get(ME, headers={"Authorization": f"Bearer {successor['accessToken']}"})
+        assert_error(me, 401, "unauthorized")
+    else:
+        assert_error(refreshed, 401, "unauthorized")
+    await assert_session_ended(client, host)
+    assert await live_refresh_tokens(app, host.user_id) == 0
+    await login(client, host.email, NEW_PASSWORD)
 
 
 # ----- the contract ---------------------------------------------------------------------------
