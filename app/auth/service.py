@@ -85,18 +85,31 @@ async def login(
     limiter.attempt(client)
     async with uow.read_connection() as conn:
         row = (
-            await conn.execute(select(User.id, User.password_hash).where(User.email == email))
+            await conn.execute(
+                select(
+                    User.id,
+                    User.restaurant_id,
+                    User.role,
+                    User.password_hash,
+                    User.token_generation,
+                ).where(User.email == email)
+            )
         ).first()
     # The same work whether or not the email exists (a dummy hash is verified otherwise).
     password_hash = row.password_hash if row else None
     if not await password_matches(limiter, email, password, password_hash) or row is None:
         raise Unauthorized("Wrong email or password")
-    user = await uow.session.scalar(
-        select(User).where(User.id == row.id).execution_options(**{CROSS_TENANT: True})
-    )
-    if user is None:  # deleted between the two reads
-        raise Unauthorized("Wrong email or password")
-    bind_scope(uow.session.sync_session, _make_scope(user.restaurant_id, user.id, user.role))
+    scope = _make_scope(row.restaurant_id, row.id, row.role)
+    bind_scope(uow.session.sync_session, scope)
+    # Locked and read again: credentials that changed while the password was checked ended
+    # every session, and this one must not outlive them; a change still running waits for
+    # this commit and then revokes the refresh token issued here.
+    try:
+        user = await load(uow, scope, User, row.id, lock=True)
+    except NotFound:
+        raise Unauthorized("Wrong email or password") from None
+    if user.token_generation != row.token_generation:
+        raise Unauthorized("The account changed during the login; please log in again")
     restaurant = await uow.session.get_one(Restaurant, user.restaurant_id)
     return await _issue(uow, user, restaurant, settings, family_id=None)
 

@@ -391,6 +391,34 @@ async def test_a_refresh_racing_a_password_change_leaves_no_usable_refresh_token
     await login(client, host.email, NEW_PASSWORD)
 
 
+async def test_a_login_racing_a_password_change_starts_no_session(
+    app: FastAPI, client: AsyncClient, owner: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password changes (and commits) while a login checks the old one."""
+    host = await add_staff(client, owner, "host")
+    verify = auth_service.verify_password
+    changed: list[Response] = []
+
+    async def changing_meanwhile(password: str, password_hash: str | None) -> bool:
+        changed.append(
+            await client.patch(
+                f"{USERS}/{host.user_id}", headers=owner.headers, json={"password": NEW_PASSWORD}
+            )
+        )
+        return await verify(password, password_hash)
+
+    monkeypatch.setattr(auth_service, "verify_password", changing_meanwhile)
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": host.email, "password": PASSWORD}
+    )
+    monkeypatch.undo()
+
+    assert [r.status_code for r in changed] == [200]
+    assert_error(response, 401, "unauthorized")
+    assert await live_refresh_tokens(app, host.user_id) == 0
+    await login(client, host.email, NEW_PASSWORD)
+
+
 # ----- the contract ---------------------------------------------------------------------------
 
 
