@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.requests import HTTPConnection
 
 from app.core.errors import RateLimited
 
@@ -24,44 +28,49 @@ class SlidingWindow:
             events.popleft()
         return events
 
-    def check(self, key: str) -> None:
-        """Raise 429 (with Retry-After) when the key has used up its window."""
-        now = time.monotonic()
-        events = self._live(self._events.get(key, deque()), now)
-        if len(events) >= self.limit:
-            raise RateLimited(int(events[0] + self.window - now) + 1)
-
-    def hit(self, key: str) -> None:
+    def take(self, key: str) -> None:
+        """Count one event for the key now, or raise 429 (with Retry-After) when its window is
+        used up. Checking and counting are one step with no await between them, so requests
+        that arrive together cannot all pass the check before any of them is counted."""
         now = time.monotonic()
         if len(self._events) >= self.SWEEP_AT:
             self._events = {k: v for k, v in self._events.items() if self._live(v, now)}
         events = self._live(self._events.setdefault(key, deque()), now)
+        if len(events) >= self.limit:
+            raise RateLimited(int(events[0] + self.window - now) + 1)
         events.append(now)
-        if len(events) > self.limit:
-            events.popleft()
 
     def reset(self, key: str) -> None:
         self._events.pop(key, None)
 
 
 class AuthRateLimiter:
-    """Failed logins per email; every auth attempt per client address."""
+    """Password checks per email; every auth attempt per client address."""
 
     def __init__(
         self, *, max_failures_per_email: int, max_attempts_per_client: int, window_seconds: float
     ) -> None:
-        self.failures = SlidingWindow(max_failures_per_email, window_seconds)
+        self.password_checks = SlidingWindow(max_failures_per_email, window_seconds)
         self.clients = SlidingWindow(max_attempts_per_client, window_seconds)
 
-    def attempt(self, client: str, email: str | None = None) -> None:
-        """Called before any work: refuse when the client or the email is over its limit."""
-        self.clients.check(client)
-        self.clients.hit(client)
-        if email is not None:
-            self.failures.check(email.lower())
+    def attempt(self, client: str) -> None:
+        """Called before any work: refuse when the client address is over its limit."""
+        self.clients.take(client)
 
-    def failed(self, email: str) -> None:
-        self.failures.hit(email.lower())
+    def check_password_of(self, email: str) -> None:
+        """Called right before a password is checked: counts the check, or refuses it when the
+        email has had its share in this window. The check is counted before its outcome is
+        known (a failure needs nothing more); a success clears the count."""
+        self.password_checks.take(email.lower())
 
     def succeeded(self, email: str) -> None:
-        self.failures.reset(email.lower())
+        self.password_checks.reset(email.lower())
+
+
+def _auth_limiter(connection: HTTPConnection) -> AuthRateLimiter:
+    limiter: AuthRateLimiter = connection.app.state.auth_limiter
+    return limiter
+
+
+# The app's one limiter, shared by login and by a user confirming their current password.
+AuthLimiter = Annotated[AuthRateLimiter, Depends(_auth_limiter)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import schemas, service
-from app.auth.rate_limit import AuthRateLimiter
+from app.auth.rate_limit import AuthLimiter
 from app.core.errors import ValidationFailed
 from app.core.openapi import errors
 from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, holds_unclean_text
@@ -18,10 +18,6 @@ from app.restaurants.service import get_restaurant
 from app.users.service import get_user
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def _limiter(request: Request) -> AuthRateLimiter:
-    return request.app.state.auth_limiter
 
 
 def _client(request: Request) -> str:
@@ -48,7 +44,6 @@ def _password_form(
     return form
 
 
-Limiter = Annotated[AuthRateLimiter, Depends(_limiter)]
 Client = Annotated[str, Depends(_client)]
 PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends(_password_form)]
 
@@ -64,7 +59,7 @@ async def register(
     data: schemas.RegisterRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
     """Create a restaurant and its first owner, and log the owner in."""
@@ -79,11 +74,13 @@ async def login(
     data: schemas.LoginRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
-    """401 on a wrong email or password (the same answer either way); 429 after repeated
-    failures for one email or one client address."""
+    """401 on a wrong email or password (the same answer either way). 429 once one email has
+    had its password checked the configured number of times in the window (attempts count as
+    they start, so a burst is held to that number too; a success clears the count), or one
+    client address has made too many auth attempts."""
     return await service.login(uow, data.email, data.password, settings, limiter, client)
 
 
@@ -97,7 +94,7 @@ async def token(
     form: PasswordForm,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.OAuth2Token:
     """OAuth2 password grant (form fields `username`, `password`), for Swagger's Authorize
@@ -120,7 +117,7 @@ async def refresh(
     data: schemas.RefreshRequest,
     uow: UnitOfWorkDep,
     settings: SettingsDep,
-    limiter: Limiter,
+    limiter: AuthLimiter,
     client: Client,
 ) -> schemas.AuthSession:
     """Rotate: the presented refresh token stops working and a new pair is returned.

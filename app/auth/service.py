@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.auth.rate_limit import AuthRateLimiter
 from app.auth.schemas import AuthSession, RegisterRequest
 from app.core.config import Settings
-from app.core.errors import Duplicate, Unauthorized
+from app.core.errors import Duplicate, NotFound, Unauthorized
 from app.core.security import (
     encode_access_token,
     hash_password,
@@ -19,6 +21,7 @@ from app.core.security import (
     new_refresh_token,
     verify_password,
 )
+from app.db.repository import load
 from app.db.session import UnitOfWork
 from app.db.tenancy import CROSS_TENANT, RestaurantScope, _make_scope, bind_scope
 from app.models import RefreshToken, Restaurant, User
@@ -79,24 +82,50 @@ async def login(
     client: str,
 ) -> AuthSession:
     email = email.strip().lower()
-    limiter.attempt(client, email)
+    limiter.attempt(client)
     async with uow.read_connection() as conn:
         row = (
-            await conn.execute(select(User.id, User.password_hash).where(User.email == email))
+            await conn.execute(
+                select(
+                    User.id,
+                    User.restaurant_id,
+                    User.role,
+                    User.password_hash,
+                    User.token_generation,
+                ).where(User.email == email)
+            )
         ).first()
     # The same work whether or not the email exists (a dummy hash is verified otherwise).
-    if not await verify_password(password, row.password_hash if row else None) or row is None:
-        limiter.failed(email)
+    password_hash = row.password_hash if row else None
+    if not await password_matches(limiter, email, password, password_hash) or row is None:
         raise Unauthorized("Wrong email or password")
-    limiter.succeeded(email)
-    user = await uow.session.scalar(
-        select(User).where(User.id == row.id).execution_options(**{CROSS_TENANT: True})
-    )
-    if user is None:  # deleted between the two reads
-        raise Unauthorized("Wrong email or password")
-    bind_scope(uow.session.sync_session, _make_scope(user.restaurant_id, user.id, user.role))
+    scope = _make_scope(row.restaurant_id, row.id, row.role)
+    bind_scope(uow.session.sync_session, scope)
+    # Locked and read again: credentials that changed while the password was checked ended
+    # every session, and this one must not outlive them; a change still running waits for
+    # this commit and then revokes the refresh token issued here.
+    try:
+        user = await load(uow, scope, User, row.id, lock=True)
+    except NotFound:
+        raise Unauthorized("Wrong email or password") from None
+    if user.token_generation != row.token_generation:
+        raise Unauthorized("The account changed during the login; please log in again")
     restaurant = await uow.session.get_one(Restaurant, user.restaurant_id)
     return await _issue(uow, user, restaurant, settings, family_id=None)
+
+
+async def password_matches(
+    limiter: AuthRateLimiter, email: str, password: str, password_hash: str | None
+) -> bool:
+    """Check the password of the account with that email (``password_hash`` None: there is
+    none; the same work, and False). Every check counts against the email's limit before it
+    starts, so at most that many run per window even when they arrive at once; past it this
+    raises RateLimited without checking. A match clears the count."""
+    limiter.check_password_of(email)
+    if not await verify_password(password, password_hash):
+        return False
+    limiter.succeeded(email)
+    return True
 
 
 async def refresh(
@@ -104,19 +133,33 @@ async def refresh(
 ) -> AuthSession:
     limiter.attempt(client)
     session = uow.session
-    stored = await session.scalar(
-        select(RefreshToken)
-        .where(RefreshToken.token_hash == hash_refresh_token(token))
-        .with_for_update()
-        .execution_options(**{CROSS_TENANT: True})
-    )
+    # Unlocked, the one look across restaurants: which restaurant and user the token belongs
+    # to must be known before any row is locked (write transactions lock their restaurant's
+    # row first).
+    found = (
+        await session.execute(
+            select(RefreshToken.id, RefreshToken.user_id, RefreshToken.restaurant_id, User.role)
+            .join(User, User.id == RefreshToken.user_id)
+            .where(RefreshToken.token_hash == hash_refresh_token(token))
+            .execution_options(**{CROSS_TENANT: True})
+        )
+    ).first()
+    if found is None:
+        raise Unauthorized("The refresh token is not valid")
+    scope = _make_scope(found.restaurant_id, found.user_id, found.role)
+    bind_scope(session.sync_session, scope)
+    # The user's row, then the token's (the documented lock order), each re-read under its
+    # lock. A credential change that committed meanwhile has revoked this token, which the
+    # checks below see; one still running waits for this commit and then revokes the
+    # successor issued here.
+    try:
+        user = await load(uow, scope, User, found.user_id, lock=True)
+        stored = await load(uow, scope, RefreshToken, found.id, lock=True)
+    except NotFound:
+        raise Unauthorized("The refresh token is not valid") from None
     now = datetime.now(UTC)
-    if stored is None or stored.expires_at <= now:
+    if stored.expires_at <= now:
         raise Unauthorized("The refresh token is not valid")
-    user = await session.get(User, stored.user_id, execution_options={CROSS_TENANT: True})
-    if user is None:
-        raise Unauthorized("The refresh token is not valid")
-    bind_scope(session.sync_session, _make_scope(user.restaurant_id, user.id, user.role))
     if stored.used_at is not None:
         await session.execute(
             update(RefreshToken)
@@ -142,6 +185,41 @@ async def logout(uow: UnitOfWork, scope: RestaurantScope, token: str) -> None:
         )
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+# What a session was granted on: when any of it changes, every session of that user ends.
+CREDENTIALS = ("password_hash", "email", "role")
+
+
+class SessionsNotEnded(RuntimeError):
+    """A user's credentials changed without end_sessions(): a bug, never a client error."""
+
+
+async def end_sessions(uow: UnitOfWork, user: User) -> None:
+    """End every session of this user, in the transaction that changes their credentials:
+    access tokens carry the old generation (authentication answers 401) and every refresh
+    token is revoked. The caller holds the user's row lock (users before refresh_tokens)."""
+    user.token_generation += 1
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _credential_changes_end_sessions(session: Session, _ctx: Any, _instances: Any) -> None:
+    """The guard behind end_sessions(): a flush that changes a user's credentials without it
+    fails loudly, so a new path that forgets it cannot pass its tests."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        attrs = inspect(obj).attrs
+        changed = [name for name in CREDENTIALS if attrs[name].history.has_changes()]
+        if changed and not attrs.token_generation.history.has_changes():
+            raise SessionsNotEnded(
+                f"user {obj.id}: {', '.join(changed)} changed without end_sessions()"
+            )
 
 
 async def _issue(

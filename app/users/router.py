@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from app.auth.rate_limit import AuthLimiter
 from app.core.openapi import errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
@@ -49,12 +50,28 @@ async def get_user(user_id: int, uow: UnitOfWorkDep, scope: Scope) -> schemas.Us
     responses=errors(401, 403, 404, 409, 412),
 )
 async def update_user(
-    user_id: int, data: schemas.UserUpdate, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
+    user_id: int,
+    data: schemas.UserUpdate,
+    uow: UnitOfWorkDep,
+    scope: Scope,
+    if_match: IfMatch,
+    limiter: AuthLimiter,
 ) -> schemas.User:
     """Owners and managers edit staff up to their own role; any user may change their own
-    `fullName`, `email` and `password`. Demoting the last owner is 409 `conflict`. A role
-    change ends that user's access tokens at once."""
-    return await service.update_user(uow, scope, user_id, data, if_match)
+    `fullName`, `email` and `password`. Demoting the last owner is 409 `conflict`.
+
+    Changing one's own `password` or `email` needs `currentPassword` in the same body: 403
+    `forbidden` without it or when it is wrong. A wrong one counts as a failed login for
+    that email; once the email's login limit is used up, `currentPassword` is refused with
+    403 and `Retry-After` without being checked. A manager or owner changing someone else's
+    password or email needs no `currentPassword`.
+
+    A new `password`, `email` or `role` ends every session of that user at once: their
+    access tokens answer 401 and their refresh tokens are revoked. That includes the
+    caller's own session when they change their own password or email: the answer is 200
+    with the updated user, and the app then logs in again with the new credentials. A
+    PATCH that changes nothing, or only `fullName`, ends no session."""
+    return await service.update_user(uow, scope, user_id, data, if_match, limiter)
 
 
 @router.delete(
@@ -65,5 +82,6 @@ async def update_user(
     responses=errors(401, 403, 404, 409, 412),
 )
 async def delete_user(user_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch) -> None:
-    """Deleting the last owner is 409 `conflict`; the user's tokens stop working at once."""
+    """Deleting the last owner is 409 `conflict`; every session of the user ends at once
+    (access tokens answer 401, refresh tokens stop working)."""
     await service.delete_user(uow, scope, user_id, if_match)

@@ -53,3 +53,12 @@ class UserUpdate(PatchModel):
     password: Password | None = None
     full_name: Name | None = None
     role: Role | None = None
+    current_password: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Your own current password. Needed, and checked, only when you change "
+        "your own `password` or `email` (403 `forbidden` without it or when it is wrong); "
+        "ignored otherwise, as when a manager or owner edits someone else. Each check counts "
+        "against the login limit of your email: past that limit it is refused (403) unchecked.",
+    )

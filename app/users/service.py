@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from sqlalchemy import select
 
-from app.auth.service import email_taken
-from app.core.errors import Conflict, Duplicate, Forbidden
+from app.auth.rate_limit import AuthRateLimiter
+from app.auth.service import email_taken, end_sessions, password_matches
+from app.core.errors import Conflict, Duplicate, Forbidden, RateLimited
 from app.core.schemas import Page
 from app.core.security import hash_password
 from app.db.repository import check_version, columns_of, load, page_of
 from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope
+from app.db.tenancy import RestaurantScope, bind_scope
 from app.deps import ROLE_RANK
 from app.models import User
 from app.users import schemas
@@ -57,16 +62,70 @@ async def create_user(
     return schemas.User.model_validate(user)
 
 
-async def _remaining_owners(uow: UnitOfWork, scope: RestaurantScope, excluding: int) -> int:
-    # Locks the owner rows on PostgreSQL so two demotions cannot both pass this check.
-    owners = (
-        await uow.session.scalars(
-            select(User.id)
-            .where(User.restaurant_id == scope.restaurant_id, User.role == "owner")
-            .with_for_update()
-        )
-    ).all()
+async def _remaining_owners(
+    uow: UnitOfWork, scope: RestaurantScope, excluding: int, *, lock: bool
+) -> int:
+    stmt = select(User.id).where(User.restaurant_id == scope.restaurant_id, User.role == "owner")
+    if lock:
+        # Locks the owner rows on PostgreSQL so two demotions cannot both pass this check.
+        stmt = stmt.with_for_update()
+    owners = (await uow.session.scalars(stmt)).all()
     return len([o for o in owners if o != excluding])
+
+
+@asynccontextmanager
+async def _short_read(uow: UnitOfWork, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
+    """A read-only unit of work beside the request's, closed at once: checks run on it before
+    slow work (argon2) without opening the request's write transaction."""
+    reader = UnitOfWork(uow.db, write=False)
+    bind_scope(reader.session.sync_session, scope)
+    try:
+        yield reader
+    finally:
+        await reader.close()
+
+
+def _check_allowed(
+    scope: RestaurantScope, user: User, changes: dict[str, Any], if_match: int | None
+) -> None:
+    """412 for a stale If-Match, 403 for a user or role above the caller's own."""
+    check_version(user, if_match)
+    new_role = changes.get("role", user.role)
+    if not _outranks(scope, user.role) or not _outranks(scope, new_role):
+        raise Forbidden(f"A {scope.role} cannot make a {user.role} a {new_role}")
+
+
+async def _check_conflicts(
+    uow: UnitOfWork, scope: RestaurantScope, user: User, changes: dict[str, Any], *, lock: bool
+) -> None:
+    """409 for an email registered anywhere, or for the restaurant's last owner demoted."""
+    if changes.get("email", user.email) != user.email and await email_taken(uow, changes["email"]):
+        raise Duplicate("That email is already registered", details={"field": "email"})
+    if (
+        user.role == "owner"
+        and changes.get("role", user.role) != "owner"
+        and await _remaining_owners(uow, scope, excluding=user.id, lock=lock) == 0
+    ):
+        raise Conflict("A restaurant must keep at least one owner")
+
+
+async def _confirm_own_password(
+    limiter: AuthRateLimiter, user: User, current_password: str | None
+) -> None:
+    """A stolen access token alone must not be enough to take an account over. The check
+    counts against the email's login limit, so it is no faster a way to guess the password;
+    past that limit it is refused unchecked, with 403 since only the auth endpoints answer
+    429 (API.md)."""
+    if current_password is None:
+        raise Forbidden("Changing your own password or email needs currentPassword")
+    try:
+        matches = await password_matches(limiter, user.email, current_password, user.password_hash)
+    except RateLimited as exc:
+        raise Forbidden(
+            "Too many wrong passwords for this account; try again later", headers=exc.headers
+        ) from None
+    if not matches:
+        raise Forbidden("currentPassword is not your password")
 
 
 async def update_user(
@@ -75,34 +134,49 @@ async def update_user(
     user_id: int,
     data: schemas.UserUpdate,
     if_match: int | None,
+    limiter: AuthRateLimiter,
 ) -> schemas.User:
     """Managers and owners edit staff up to their own rank; anyone edits their own name,
-    email and password."""
+    email and password, the last two with their current password. A new password, email or
+    role ends every session of that user, the caller's own included."""
     changes = data.changes()
+    current_password = changes.pop("current_password", None)
     if user_id != scope.user_id or "role" in changes:
         _require_manager(scope)
+    # Every refusal is found on a short read before any argon2 work, so a refused request
+    # costs none, and no write transaction waits on a password being verified or hashed.
+    async with _short_read(uow, scope) as reader:
+        seen = await load(reader, scope, User, user_id)
+        _check_allowed(scope, seen, changes, if_match)
+        confirming = user_id == scope.user_id and (
+            "password" in changes or changes.get("email", seen.email) != seen.email
+        )
+        if not confirming:
+            await _check_conflicts(reader, scope, seen, changes, lock=False)
+    if confirming:
+        await _confirm_own_password(limiter, seen, current_password)
+        # Only now: without the password, nobody learns from a 409 whether an email is taken.
+        async with _short_read(uow, scope) as reader:
+            await _check_conflicts(reader, scope, seen, changes, lock=False)
     password = changes.pop("password", None)
     password_hash = await hash_password(password) if password is not None else None
+
+    # The write: the row locked and every check made again, since it may have changed.
     user = await load(uow, scope, User, user_id, lock=True)
-    check_version(user, if_match)
-    new_role = changes.get("role", user.role)
-    if not _outranks(scope, user.role) or not _outranks(scope, new_role):
-        raise Forbidden(f"A {scope.role} cannot make a {user.role} a {new_role}")
-    if changes.get("email", user.email) != user.email and await email_taken(uow, changes["email"]):
-        raise Duplicate("That email is already registered", details={"field": "email"})
-    if (
-        user.role == "owner"
-        and new_role != "owner"
-        and await _remaining_owners(uow, scope, excluding=user.id) == 0
-    ):
-        raise Conflict("A restaurant must keep at least one owner")
-    if new_role != user.role:
-        # Outstanding access tokens carry the old role: they stop working now.
-        user.token_generation += 1
+    _check_allowed(scope, user, changes, if_match)
+    if confirming and user.password_hash != seen.password_hash:
+        raise Forbidden("currentPassword is no longer your password")
+    await _check_conflicts(uow, scope, user, changes, lock=True)
+    credentials_change = password_hash is not None or any(
+        changes.get(field, getattr(user, field)) != getattr(user, field)
+        for field in ("email", "role")
+    )
     for field, value in changes.items():
         setattr(user, field, value)
     if password_hash is not None:
         user.password_hash = password_hash
+    if credentials_change:
+        await end_sessions(uow, user)
     await uow.session.flush()
     return schemas.User.model_validate(user)
 
@@ -115,7 +189,13 @@ async def delete_user(
     check_version(user, if_match)
     if not _outranks(scope, user.role):
         raise Forbidden(f"A {scope.role} cannot remove a {user.role}")
-    if user.role == "owner" and await _remaining_owners(uow, scope, excluding=user.id) == 0:
+    if (
+        user.role == "owner"
+        and await _remaining_owners(uow, scope, excluding=user.id, lock=True) == 0
+    ):
         raise Conflict("A restaurant must keep at least one owner")
+    # The row's removal already ends its sessions (refresh tokens go with it); ending them
+    # here too keeps every path through one door.
+    await end_sessions(uow, user)
     await uow.session.delete(user)
     await uow.session.flush()

@@ -1,19 +1,24 @@
-"""Rate limits on the unauthenticated auth endpoints: failures per email, attempts per client."""
+"""Rate limits on the unauthenticated auth endpoints: password checks per email (bursts
+included), attempts per client."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
 
+from app.auth import service as auth_service
+from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.fixtures.auth import PASSWORD, register, unique_email
 from tests.fixtures.errors import assert_error
 
 LOGIN = "/api/v1/auth/login"
+TOKEN = "/api/v1/auth/token"
 ClientAt = Callable[[str], AbstractAsyncContextManager[AsyncClient]]
 
 
@@ -150,3 +155,78 @@ async def test_attempts_per_client_address_are_limited(per_client: ClientAt) -> 
             "/api/v1/auth/refresh", json={"refreshToken": refreshed.json()["refreshToken"]}
         )
         assert again.status_code == 200, again.text
+
+
+# ----- bursts -----------------------------------------------------------------------------------
+
+
+class PasswordChecks:
+    """Every password check the auth service makes (True when the account exists), each held
+    at a gate that opens once all ``expected`` requests have either reached a check or been
+    answered: a success in a burst cannot clear the count before the burst has been counted."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, expected: int) -> None:
+        self.made: list[bool] = []
+        self.expected = expected
+        self.arrived = 0
+        self.gate = asyncio.Event()
+        verify = auth_service.verify_password
+
+        async def held(password: str, password_hash: str | None) -> bool:
+            self.made.append(password_hash is not None)
+            self.arrive()
+            await self.gate.wait()
+            return await verify(password, password_hash)
+
+        monkeypatch.setattr(auth_service, "verify_password", held)
+
+    def arrive(self, *_: object) -> None:
+        # Checked requests only finish after the gate opens, so nothing is counted twice
+        # before it does.
+        self.arrived += 1
+        if self.arrived >= self.expected:
+            self.gate.set()
+
+
+async def try_password(client: AsyncClient, email: str, password: str, *, form: bool) -> Response:
+    if form:
+        return await client.post(TOKEN, data={"username": email, "password": password})
+    return await log_in(client, email, password)
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["login", "token"])
+@pytest.mark.parametrize("known", [True, False], ids=["known-email", "unknown-email"])
+async def test_a_burst_checks_at_most_the_limit_of_passwords(
+    client: AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    form: bool,
+    known: bool,
+) -> None:
+    """25 attempts for one email at once, the right password last: attempts are counted as
+    they start, not as they fail, so only the limit of them are checked."""
+    limit = settings.auth_max_failures_per_email
+    email = (await register(client)).email if known else unique_email("ghost")
+    passwords = [f"wrong password {i}" for i in range(24)] + [PASSWORD]
+    checks = PasswordChecks(monkeypatch, expected=len(passwords))
+
+    tasks = [
+        asyncio.create_task(try_password(client, email, password, form=form))
+        for password in passwords
+    ]
+    for task in tasks:
+        task.add_done_callback(checks.arrive)
+    async with asyncio.timeout(30):
+        responses = await asyncio.gather(*tasks)
+
+    # An unknown email costs the same checks as a known one (against a dummy hash).
+    assert checks.made == [known] * limit
+    refused = [r for r in responses if r.status_code == 429]
+    assert len(refused) == len(passwords) - limit
+    for response in refused:
+        assert_rate_limited(response)
+    for password, response in zip(passwords, responses, strict=True):
+        if response.status_code != 429:
+            # Requests reach the check in no fixed order: the right one may be among them.
+            status = 200 if known and password == PASSWORD else 401
+            assert response.status_code == status, response.text

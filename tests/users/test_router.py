@@ -212,12 +212,19 @@ async def test_anyone_changes_their_own_name_and_password(
     response = await client.patch(
         f"{USERS}/{actor.user_id}",
         headers=actor.headers,
-        json={"fullName": "  New Name  ", "password": "a brand new password"},
+        json={
+            "fullName": "  New Name  ",
+            "password": "a brand new password",
+            "currentPassword": PASSWORD,
+        },
     )
 
     assert response.status_code == 200, response.text
     assert response.json()["fullName"] == "New Name"
     assert response.json()["role"] == role
+    # The new password ended the caller's own session too: the app logs in again.
+    me = await client.get("/api/v1/auth/me", headers=actor.headers)
+    assert_error(me, 401, "unauthorized")
     await login(client, actor.email, "a brand new password")
     old = await client.post("/api/v1/auth/login", json={"email": actor.email, "password": PASSWORD})
     assert_error(old, 401, "unauthorized")
