@@ -63,12 +63,16 @@ async def lock_all(
     return found
 
 
-def check_version(row: Any, expected: int | None) -> None:
+def check_version(row: Any, expected: int | None, *, early: bool = False) -> None:
     """If-Match: 412 unless the row still has the version the client read. Compared only on
-    a row locked in this transaction, so no concurrent writer can change it afterwards."""
+    a row locked in this transaction, so no concurrent writer can change it afterwards.
+
+    ``early`` allows an unlocked row, for a refusal before slow work (argon2): versions only
+    grow, so a row already past the version is refused rightly. Passing it decides nothing:
+    the write must compare again on the locked row."""
     if expected is None:
         return
-    if not is_locked(object_session(row), row):
+    if not early and not is_locked(object_session(row), row):
         raise LockOrderError(f"{type(row).__name__} {row.id}: version checked without its lock")
     if row.version != expected:
         raise PreconditionFailed(

@@ -86,10 +86,15 @@ async def _short_read(uow: UnitOfWork, scope: RestaurantScope) -> AsyncIterator[
 
 
 def _check_allowed(
-    scope: RestaurantScope, user: User, changes: dict[str, Any], if_match: int | None
+    scope: RestaurantScope,
+    user: User,
+    changes: dict[str, Any],
+    if_match: int | None,
+    *,
+    early: bool = False,
 ) -> None:
     """412 for a stale If-Match, 403 for a user or role above the caller's own."""
-    check_version(user, if_match)
+    check_version(user, if_match, early=early)
     new_role = changes.get("role", user.role)
     if not _outranks(scope, user.role) or not _outranks(scope, new_role):
         raise Forbidden(f"A {scope.role} cannot make a {user.role} a {new_role}")
@@ -147,7 +152,7 @@ async def update_user(
     # costs none, and no write transaction waits on a password being verified or hashed.
     async with _short_read(uow, scope) as reader:
         seen = await load(reader, scope, User, user_id)
-        _check_allowed(scope, seen, changes, if_match)
+        _check_allowed(scope, seen, changes, if_match, early=True)
         confirming = user_id == scope.user_id and (
             "password" in changes or changes.get("email", seen.email) != seen.email
         )
