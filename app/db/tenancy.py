@@ -7,7 +7,10 @@ those criteria cannot scope, unless the statement carries the :data:`CROSS_TENAN
 - any statement on a tenant table from a session that has no scope;
 - a tenant table reached around its model: ``Guest.__table__``, ``table("guests")``, or
   ``text()``, DDL, a literal column or a prefix naming it (the criteria follow mapped
-  entities only).
+  entities only);
+- an INSERT of a tenant row that does not give the scope's restaurant as a value (a SELECT
+  does not), that reads tenant tables, or that upserts over another restaurant's row; an
+  UPDATE that sets ``restaurant_id``; a bulk UPDATE by primary key.
 
 A flush refuses a tenant row of another restaurant.
 """
@@ -15,7 +18,7 @@ A flush refuses a tenant row of another restaurant.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -24,17 +27,20 @@ from sqlalchemy import (
     BindParameter,
     ColumnClause,
     FromClause,
+    Insert,
     Join,
     Select,
     TableClause,
     TextClause,
+    Update,
     UpdateBase,
     event,
 )
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.selectable import HasHints, HasPrefixes, HasSuffixes
+from sqlalchemy.sql.selectable import HasHints, HasPrefixes, HasSuffixes, SelectBase
 from sqlalchemy.sql.traversals import _get_children
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -47,6 +53,7 @@ CROSS_TENANT = "qtable_cross_tenant"
 
 _SCOPE_TOKEN = object()
 
+_RESTAURANT = "restaurant_id"
 _NO_TABLES: frozenset[Any] = frozenset()
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
 
@@ -179,7 +186,7 @@ _MANY = {
 _NONE = {
     InternalTraversal.dp_has_cache_key,
     InternalTraversal.dp_fromclause_canonical_column_collection,
-    InternalTraversal.dp_dml_multi_values,
+    InternalTraversal.dp_dml_multi_values,  # read by _insert_refusal
     InternalTraversal.dp_propagate_attrs,
 }
 
@@ -281,8 +288,106 @@ def _survey(*roots: Any) -> tuple[bool, str | None]:
     return orm, None
 
 
-def _refusal(statement: Any, scope: RestaurantScope | None) -> tuple[bool, str | None]:
+# ----- writes the criteria cannot reach ------------------------------------------------------
+
+
+def _key(column: Any) -> Any:
+    return column if isinstance(column, str) else getattr(column, "key", None)
+
+
+def _param_rows(params: Any) -> Sequence[Mapping[str, Any]]:
+    if not params:
+        return ({},)
+    return (params,) if isinstance(params, Mapping) else params  # type: ignore[no-any-return]
+
+
+def _inserted_restaurants(stmt: Insert, params: Any) -> Iterator[Any]:
+    """The restaurant given for each row an INSERT writes: the values of ``values()`` and of
+    the parameters (which override them), ``None`` where a row names none."""
+    for batch in stmt._multi_values:
+        for row in batch:
+            found = row.items() if isinstance(row, Mapping) else ()  # positional rows: None
+            yield next((v for k, v in found if _key(k) == _RESTAURANT), None)
+    if stmt._multi_values:
+        return
+    given = [v for k, v in (stmt._values or {}).items() if _key(k) == _RESTAURANT]
+    yield from given
+    for params_row in _param_rows(params):
+        if _RESTAURANT in params_row:
+            yield params_row[_RESTAURANT]
+        elif not given:
+            yield None
+
+
+def _upsert_refusal(upsert: Any, table: Any) -> str | None:
+    if not hasattr(upsert, "inferred_target_elements"):  # neither ON CONFLICT form
+        return f"an INSERT with {type(upsert).__name__}"
+    if not hasattr(upsert, "update_values_to_set"):  # DO NOTHING writes no existing row
+        return None
+    name = getattr(upsert, "constraint_target", None)
+    if name is None:
+        arbiter = {_key(e) for e in upsert.inferred_target_elements or ()}
+    else:
+        arbiter = {
+            c.key
+            for constraint in (*table.constraints, *table.indexes)
+            if constraint.name == name
+            for c in constraint.columns
+        }
+    # Only a conflict on a key that includes the restaurant is surely with a row of ours.
+    if _RESTAURANT not in arbiter:
+        return "an upsert whose conflict target does not include restaurant_id"
+    if any(_key(k) == _RESTAURANT for k in upsert.update_values_to_set):
+        return "an upsert that sets restaurant_id"
+    expressions = (*upsert.update_values_to_set.values(), upsert.update_whereclause)
+    if any(
+        isinstance(e, SelectBase | TextClause) or (isinstance(e, ColumnClause) and e.is_literal)
+        for expression in expressions
+        if isinstance(expression, ClauseElement)
+        for e in visitors.iterate(expression)
+    ):
+        return "an upsert whose update reads more than the conflicting row"
+    return None
+
+
+def _insert_refusal(stmt: Insert, params: Any, scope: RestaurantScope | None) -> str | None:
+    target = stmt.table
+    # What the INSERT reads: its values, its SELECT, and subqueries in what it returns.
+    reads = [*(stmt._values or {}).values(), stmt.select]
+    for batch in stmt._multi_values:
+        for row in batch:
+            reads.extend(row.values() if isinstance(row, Mapping) else row)
+    reads.extend(
+        e for r in stmt._returning for e in visitors.iterate(r) if isinstance(e, SelectBase)
+    )
+    orm, raw = _survey(*(r for r in reads if isinstance(r, ClauseElement)))
+    if raw or orm:
+        return f"an INSERT reading {raw or 'a tenant model'}, which the criteria do not reach"
+    if target.name not in _tenant_tables():
+        return None
+    if not target._annotations.get("parentmapper"):
+        return f"table {target.name} cannot be scoped; insert through its model"
+    if scope is None:
+        return "a tenant INSERT without a restaurant scope"
+    if getattr(stmt, "_prefixes", ()):
+        return "an INSERT with a prefix (OR REPLACE deletes the row it collides with)"
+    upsert = stmt._post_values_clause
+    if upsert is not None and (refusal := _upsert_refusal(upsert, target)):
+        return refusal
+    for value in _inserted_restaurants(stmt, params):
+        if isinstance(value, BindParameter):
+            value = value.effective_value
+        if value != scope.restaurant_id:  # None: from a SELECT, an expression, or not given
+            return f"a {target.name} row for restaurant {value!r} in scope {scope.restaurant_id}"
+    return None
+
+
+def _refusal(
+    statement: Any, params: Any, bulk: bool, scope: RestaurantScope | None
+) -> tuple[bool, str | None]:
     """Whether the statement needs the restaurant criteria, and why it must not run at all."""
+    if isinstance(statement, Insert):
+        return False, _insert_refusal(statement, params, scope)
     orm, raw = _survey(statement)
     if raw:
         return orm, f"{raw} cannot be scoped; use its model, or mark the statement {CROSS_TENANT}"
@@ -290,7 +395,22 @@ def _refusal(statement: Any, scope: RestaurantScope | None) -> tuple[bool, str |
         return False, None
     if scope is None:
         return orm, "a tenant query without a restaurant scope"
+    if bulk and isinstance(statement, UpdateBase):
+        # The ORM sends these row by row, by primary key, without the criteria.
+        return orm, "a bulk UPDATE or DELETE by primary key, which the criteria do not reach"
+    if isinstance(statement, Update) and (
+        any(_key(k) == _RESTAURANT for k in statement._values or ())
+        or any(_RESTAURANT in row for row in _param_rows(params))
+    ):
+        return orm, "an UPDATE that moves rows to another restaurant"
     return orm, None
+
+
+def _describe(statement: Any) -> str:
+    try:
+        return f"{statement!s:.200}"
+    except Exception:  # an ORM bulk INSERT compiles only while it executes
+        return type(statement).__name__
 
 
 # ----- the hooks -----------------------------------------------------------------------------
@@ -298,13 +418,16 @@ def _refusal(statement: Any, scope: RestaurantScope | None) -> tuple[bool, str |
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statements(state: ORMExecuteState) -> None:
-    # INSERT writes the rows it is given: before_flush checks those of the unit of work.
-    if state.is_insert or state.execution_options.get(CROSS_TENANT):
+    if state.execution_options.get(CROSS_TENANT):
         return
     scope = scope_of(state.session)
-    needs_criteria, refusal = _refusal(state.statement, scope)
+    params = state.parameters
+    bulk = (bool(params) and not isinstance(params, Mapping)) or (
+        state.execution_options.get("dml_strategy") == "bulk"
+    )
+    needs_criteria, refusal = _refusal(state.statement, params, bulk, scope)
     if refusal:
-        raise UnscopedQueryError(f"{refusal}: {state.statement!s:.200}")
+        raise UnscopedQueryError(f"{refusal}: {_describe(state.statement)}")
     if needs_criteria and scope is not None:
         rid = scope.restaurant_id
         state.statement = state.statement.options(

@@ -1,10 +1,11 @@
-"""The tenancy guard has no side doors: a tenant table reached around its model (raw table,
-text, DDL) is refused, with a scope bound and without one; the model's own forms stay scoped."""
+"""The tenancy guard has no side doors: raw tables, text, inserts, upserts and bulk writes are
+scoped or refused, with a scope bound and without one; the model's own forms stay scoped."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,16 +16,19 @@ from sqlalchemy import (
     Executable,
     column,
     delete,
+    insert,
+    literal,
     literal_column,
     select,
     table,
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tenancy import UnscopedQueryError, _make_scope, bind_scope
-from app.models import Guest, Restaurant
+from app.models import Guest, IdempotencyKey, Restaurant
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import create_guest
 
@@ -42,6 +46,14 @@ class World:
     mine: int
     theirs: int
 
+    @property
+    def dialect(self) -> str:
+        return self.session.bind.dialect.name
+
+    def insert(self) -> Any:
+        """The dialect's INSERT, which has ON CONFLICT."""
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(Guest)
+
     def bind_scope(self) -> None:
         bind_scope(
             self.session.sync_session,
@@ -58,6 +70,19 @@ async def world(
     async with app.state.db.session(write=True) as session:
         yield World(app, session, owner, rival, mine, theirs)
         await session.rollback()
+
+
+def guest_row(restaurant_id: int, name: str = "Planted", **extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "restaurant_id": restaurant_id,
+        "name": name,
+        "party_size": 2,
+        "arrived_at": now,
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
 
 
 async def guests(app: FastAPI) -> dict[int, tuple[int, str]]:
@@ -97,6 +122,84 @@ REFUSED: dict[str, Form] = {
     "ddl": lambda w: run(w, DDL("UPDATE guests SET name = 'Hijacked'")),
     "raw-table-update": lambda w: run(w, update(GUESTS).values(name="Hijacked")),
     "raw-table-delete": lambda w: run(w, delete(GUESTS)),
+    "update-moves-rows": lambda w: run(
+        w, update(Guest).where(Guest.id == w.mine).values(restaurant_id=w.rival.restaurant_id)
+    ),
+    "bulk-update-by-primary-key": lambda w: run(
+        w, update(Guest), [{"id": w.theirs, "name": "Hijacked", "version": 1}]
+    ),
+    "insert-for-another-restaurant": lambda w: run(
+        w, insert(Guest).values(**guest_row(w.rival.restaurant_id))
+    ),
+    "insert-parameters-override": lambda w: run(
+        w,
+        insert(Guest).values(**guest_row(w.owner.restaurant_id)),
+        {"restaurant_id": w.rival.restaurant_id},
+    ),
+    "bulk-insert-rows": lambda w: run(
+        w,
+        insert(Guest),
+        [guest_row(w.owner.restaurant_id), guest_row(w.rival.restaurant_id)],
+    ),
+    "multi-values-insert": lambda w: run(
+        w,
+        insert(Guest).values([guest_row(w.owner.restaurant_id), guest_row(w.rival.restaurant_id)]),
+    ),
+    "raw-table-insert": lambda w: run(w, insert(GUESTS).values(**guest_row(w.owner.restaurant_id))),
+    "insert-from-select": lambda w: run(
+        w,
+        insert(Guest).from_select(
+            ["restaurant_id", "name", "party_size", "arrived_at"],
+            select(
+                literal(w.rival.restaurant_id),
+                literal("Planted"),
+                literal(2),
+                literal(datetime.now(UTC), GUESTS.c.arrived_at.type),
+            ),
+        ),
+    ),
+    "insert-reading-another-model": lambda w: run(
+        w,
+        insert(Guest).values(
+            **guest_row(
+                w.owner.restaurant_id,
+                name=select(Guest.name).where(Guest.id == w.theirs).scalar_subquery(),
+            )
+        ),
+    ),
+    "insert-returning-another-model": lambda w: run(
+        w,
+        insert(Guest)
+        .values(**guest_row(w.owner.restaurant_id))
+        .returning(select(Guest.name).where(Guest.id == w.theirs).scalar_subquery()),
+    ),
+    "insert-or-replace": lambda w: run(
+        w,
+        insert(Guest)
+        .prefix_with("OR REPLACE")
+        .values(**guest_row(w.owner.restaurant_id, id=w.theirs)),
+    ),
+    "upsert-on-the-id": lambda w: run(
+        w,
+        w.insert()
+        .values(**guest_row(w.owner.restaurant_id, id=w.theirs))
+        .on_conflict_do_update(index_elements=["id"], set_={"name": "Hijacked"}),
+    ),
+    "upsert-on-a-named-constraint": lambda w: run(
+        w,
+        postgresql.insert(Guest)
+        .values(**guest_row(w.owner.restaurant_id, id=w.theirs))
+        .on_conflict_do_update(constraint="pk_guests", set_={"name": "Hijacked"}),
+    ),
+    "upsert-reading-other-rows": lambda w: run(
+        w,
+        w.insert()
+        .values(**guest_row(w.owner.restaurant_id, id=w.mine))
+        .on_conflict_do_update(
+            index_elements=["restaurant_id", "id"],
+            set_={"name": select(GUESTS.c.name).where(GUESTS.c.id == w.theirs).scalar_subquery()},
+        ),
+    ),
 }
 
 
@@ -111,6 +214,53 @@ async def test_a_side_door_is_refused_with_a_scope_and_without(world: World, nam
         world.bind_scope()
 
     assert await guests(world.app) == before
+
+
+async def test_inserts_of_the_scopes_own_rows_go_through(world: World) -> None:
+    world.bind_scope()
+    rid = world.owner.restaurant_id
+
+    inserted = await run(
+        world, insert(Guest).values(**guest_row(rid, "One")).returning(Guest.name.label("n"))
+    )
+    assert inserted.scalar() == "One"
+    await run(world, insert(Guest), [guest_row(rid, "Two"), guest_row(rid, "Three")])
+    await run(world, insert(Guest).values([guest_row(rid, "Four")]))
+    await run(
+        world,
+        world.insert().values(**guest_row(rid, "Five")).on_conflict_do_nothing(),
+    )
+    await world.session.commit()
+
+    rows = await guests(world.app)
+    ours = sorted(name for restaurant, name in rows.values() if restaurant == rid)
+    assert ours == sorted(["Mine", "One", "Two", "Three", "Four", "Five"])
+    assert rows[world.theirs] == (world.rival.restaurant_id, "Theirs")
+    assert len(rows) == 7
+
+
+async def test_an_upsert_keyed_by_the_restaurant_goes_through(world: World) -> None:
+    world.bind_scope()
+    now = datetime.now(UTC)
+    dialect_insert = postgresql.insert if world.dialect == "postgresql" else sqlite.insert
+    targets: list[dict[str, Any]] = [{"index_elements": ["restaurant_id", "key"]}]
+    if world.dialect == "postgresql":
+        targets.append({"constraint": "uq_idempotency_keys_restaurant_id_key"})
+    # The first statement inserts the key; each later one updates that same row.
+    for body, target in enumerate([targets[0], *targets]):
+        stmt = dialect_insert(IdempotencyKey).values(
+            restaurant_id=world.owner.restaurant_id,
+            key="k",
+            fingerprint="f",
+            status_code=201,
+            body=str(body),
+            created_at=now,
+            expires_at=now,
+        )
+        await run(world, stmt.on_conflict_do_update(**target, set_={"body": stmt.excluded.body}))
+
+    stored = (await world.session.execute(select(IdempotencyKey.body))).scalars().all()
+    assert stored == [str(len(targets))]
 
 
 async def test_the_models_own_forms_stay_scoped(world: World) -> None:
