@@ -10,9 +10,13 @@ those criteria cannot scope, unless the statement carries the :data:`CROSS_TENAN
   entities only);
 - an INSERT of a tenant row that does not give the scope's restaurant as a value (a SELECT
   does not), that reads tenant tables, or that upserts over another restaurant's row; an
-  UPDATE that sets ``restaurant_id``; a bulk UPDATE by primary key.
+  UPDATE that sets ``restaurant_id``; a bulk UPDATE by primary key;
+- SQL sent on a session's own connection (``session.connection()``, ``exec_driver_sql``),
+  which no ORM event sees, when it names a tenant table.
 
-A flush refuses a tenant row of another restaurant.
+A flush refuses a tenant row of another restaurant. Connections taken from the engine itself
+(``Database.engine.connect()``, ``UnitOfWork.read_connection()``) belong to no session and are
+not guarded: they are the audited door for the reads that precede authentication.
 """
 
 from __future__ import annotations
@@ -36,7 +40,16 @@ from sqlalchemy import (
     UpdateBase,
     event,
 )
-from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+from sqlalchemy.orm import (
+    Mapper,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    with_loader_criteria,
+)
 from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -53,6 +66,14 @@ CROSS_TENANT = "qtable_cross_tenant"
 
 _SCOPE_TOKEN = object()
 
+# Set on what the ORM hook has let through (scoped, or seen to need no scope), so the
+# connection hook lets it pass. The value is a private object: passing True does not forge it.
+_CHECKED = "qtable_tenancy_checked"
+_CHECKED_TOKEN = object()
+# A session's info dict, carried by the connections the session begins, and where it keeps
+# its latest flush (before_flush has checked the rows that flush writes).
+_SESSION_INFO = "qtable_session_info"
+_FLUSH = "qtable_flush"
 _RESTAURANT = "restaurant_id"
 _NO_TABLES: frozenset[Any] = frozenset()
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
@@ -435,16 +456,55 @@ def _scope_orm_statements(state: ORMExecuteState) -> None:
                 TenantMixin, lambda cls: cls.restaurant_id == rid, include_aliases=True
             )
         )
+    state.update_execution_options(**{_CHECKED: _CHECKED_TOKEN})
+
+
+@event.listens_for(Session, "after_begin")
+def _mark_connection(session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
+    # Connection.execution_options() changes the connection in place (SQLAlchemy 2), so all
+    # that is sent on it, however it is sent, says which session it belongs to.
+    conn.execution_options(**{_SESSION_INFO: session.info})
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _guard_session_connection(
+    _conn: Connection,
+    _cursor: DBAPICursor,
+    statement: str,
+    _parameters: Any,
+    context: ExecutionContext,
+    _executemany: bool,
+) -> None:
+    """All SQL passes here, exec_driver_sql() and DDL included: on a session's connection, SQL
+    that came neither through the ORM hook nor from a flush must not name a tenant table."""
+    options = context.execution_options
+    info = options.get(_SESSION_INFO)
+    if info is None or options.get(_CHECKED) is _CHECKED_TOKEN or options.get(CROSS_TENANT):
+        return
+    # A flush runs in a transaction of its own, begun once every before_flush hook has passed.
+    flush = getattr(info.get(_FLUSH), "transaction", None)
+    if flush is not None and flush.is_active:
+        return
+    if name := _tenant_named_in(statement):
+        raise UnscopedQueryError(
+            f"SQL on a session's connection names {name}, which nothing scopes there; "
+            f"use session.execute(), or mark it {CROSS_TENANT}: {statement:.200}"
+        )
 
 
 @event.listens_for(Session, "before_flush")
-def _check_tenant_rows(session: Session, _ctx: Any, _instances: Any) -> None:
+def _check_tenant_rows(session: Session, flush: UOWTransaction, _instances: Any) -> None:
     scope = scope_of(session)
-    if scope is None:
-        return
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, TenantMixin) and obj.restaurant_id != scope.restaurant_id:
-            raise UnscopedQueryError(
-                f"{type(obj).__name__} of restaurant {obj.restaurant_id} written in scope "
-                f"{scope.restaurant_id}"
-            )
+    if scope is not None:
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(obj, TenantMixin) and obj.restaurant_id != scope.restaurant_id:
+                raise UnscopedQueryError(
+                    f"{type(obj).__name__} of restaurant {obj.restaurant_id} written in scope "
+                    f"{scope.restaurant_id}"
+                )
+    session.info[_FLUSH] = flush
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    session.info.pop(_FLUSH, None)

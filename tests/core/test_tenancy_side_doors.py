@@ -1,5 +1,5 @@
-"""The tenancy guard has no side doors: raw tables, text, inserts, upserts and bulk writes are
-scoped or refused, with a scope bound and without one; the model's own forms stay scoped."""
+"""The tenancy guard has no side doors: raw tables, text, bulk writes, upserts and the session's
+own connection are scoped or refused, with a scope bound and without one."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Executable,
     column,
     delete,
+    event,
     insert,
     literal,
     literal_column,
@@ -25,9 +26,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.tenancy import UnscopedQueryError, _make_scope, bind_scope
+from app.db.tenancy import CROSS_TENANT, UnscopedQueryError, _make_scope, bind_scope
 from app.models import Guest, IdempotencyKey, Restaurant
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import create_guest
@@ -97,6 +99,15 @@ Form = Callable[[World], Awaitable[Any]]
 
 async def run(w: World, statement: Executable, params: Any = None) -> Any:
     return await w.session.execute(statement, params)
+
+
+async def on_connection(w: World, statement: Executable) -> Any:
+    return await (await w.session.connection()).execute(statement)
+
+
+async def driver_sql(w: World, sql: str, params: Any = None, **options: Any) -> Any:
+    conn = await w.session.connection()
+    return await conn.exec_driver_sql(sql, params, execution_options=options)
 
 
 # Each form reads or writes rows of the other restaurant unless the guard stops it.
@@ -200,15 +211,27 @@ REFUSED: dict[str, Form] = {
             set_={"name": select(GUESTS.c.name).where(GUESTS.c.id == w.theirs).scalar_subquery()},
         ),
     ),
+    "connection-raw-table": lambda w: on_connection(w, select(GUESTS.c.name)),
+    "connection-model": lambda w: on_connection(w, update(Guest).values(name="Hijacked")),
+    "connection-text": lambda w: on_connection(w, text("UPDATE guests SET name = 'Hijacked'")),
+    "connection-ddl": lambda w: on_connection(w, DDL("UPDATE guests SET name = 'Hijacked'")),
+    "connection-driver-sql": lambda w: driver_sql(w, "UPDATE guests SET name = 'Hijacked'"),
+    "legacy-bulk-insert-mappings": lambda w: w.session.run_sync(
+        lambda s: s.bulk_insert_mappings(Guest, [guest_row(w.rival.restaurant_id)])
+    ),
 }
+
+
+# Refused by the rule named here, not only by the connection guard behind it.
+REASON = {"bulk-update-by-primary-key": "bulk UPDATE"}
 
 
 @pytest.mark.parametrize("name", REFUSED)
 async def test_a_side_door_is_refused_with_a_scope_and_without(world: World, name: str) -> None:
     before = await guests(world.app)
 
-    for _scoped in (False, True):
-        with pytest.raises(UnscopedQueryError):
+    for scoped in (False, True):
+        with pytest.raises(UnscopedQueryError, match=REASON.get(name) if scoped else None):
             await REFUSED[name](world)
         await world.session.rollback()
         world.bind_scope()
@@ -277,3 +300,75 @@ async def test_the_models_own_forms_stay_scoped(world: World) -> None:
     assert [g.name for g in await session.scalars(select(Guest).from_statement(inner))] == ["Mine"]
     cte = select(Guest.name).cte()
     assert (await session.scalars(select(cte.c.name))).all() == ["Mine"]
+
+
+# As text() and as driver SQL; SQLite has no row locks (its writers are serialised).
+LOCK_RESTAURANT = {
+    "postgresql": (
+        "SELECT id FROM restaurants WHERE id = :rid FOR NO KEY UPDATE",
+        "SELECT id FROM restaurants WHERE id = $1 FOR NO KEY UPDATE",
+    ),
+    "sqlite": (
+        "SELECT id FROM restaurants WHERE id = :rid",
+        "SELECT id FROM restaurants WHERE id = ?",
+    ),
+}
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["scoped", "unscoped"])
+async def test_sql_on_non_tenant_tables_passes_on_the_session_connection(
+    world: World, scoped: bool
+) -> None:
+    """What a restaurant lock does: SELECT ... FROM restaurants ... FOR NO KEY UPDATE."""
+    if scoped:
+        world.bind_scope()
+    rid = world.owner.restaurant_id
+    statement, driver = LOCK_RESTAURANT[world.dialect]
+    by_id = text(statement).bindparams(rid=rid)
+
+    assert (await run(world, by_id)).scalar() == rid
+    assert (await on_connection(world, by_id)).scalar() == rid
+    assert (await driver_sql(world, driver, (rid,))).scalar() == rid
+    locked = select(Restaurant.id).where(Restaurant.id == rid).with_for_update(key_share=True)
+    assert (await on_connection(world, locked)).scalar() == rid
+
+
+async def test_cross_tenant_sql_on_the_session_connection_passes_when_marked(world: World) -> None:
+    world.bind_scope()
+    count = "SELECT count(*) FROM guests"
+    marked = text(count).execution_options(**{CROSS_TENANT: True})
+
+    assert (await run(world, marked)).scalar() == 2
+    assert (await on_connection(world, marked)).scalar() == 2
+    assert (await driver_sql(world, count, **{CROSS_TENANT: True})).scalar() == 2
+
+
+async def test_a_failed_flush_leaves_the_session_connection_guarded(world: World) -> None:
+    world.bind_scope()
+    world.session.add(Guest(**guest_row(world.owner.restaurant_id, id=world.mine)))
+    with pytest.raises(IntegrityError):
+        await world.session.flush()
+    await world.session.rollback()
+
+    with pytest.raises(UnscopedQueryError):
+        await on_connection(world, text("UPDATE guests SET name = 'Hijacked'"))
+
+
+async def test_a_flush_stopped_by_a_hook_leaves_the_session_connection_guarded(
+    world: World,
+) -> None:
+    """before_flush hooks after the guard's may still refuse the flush: no flush is running."""
+    world.bind_scope()
+    stopped = RuntimeError("stopped by another before_flush hook")
+
+    def stop(*_args: Any) -> None:
+        raise stopped
+
+    event.listen(world.session.sync_session, "before_flush", stop)
+    world.session.add(Guest(**guest_row(world.owner.restaurant_id)))
+    with pytest.raises(RuntimeError) as raised:
+        await world.session.flush()
+    assert raised.value is stopped
+
+    with pytest.raises(UnscopedQueryError):
+        await on_connection(world, text("UPDATE guests SET name = 'Hijacked'"))
