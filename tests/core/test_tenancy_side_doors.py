@@ -266,13 +266,14 @@ async def test_an_upsert_keyed_by_the_restaurant_goes_through(world: World) -> N
     world.bind_scope()
     now = datetime.now(UTC)
     dialect_insert = postgresql.insert if world.dialect == "postgresql" else sqlite.insert
-    targets: list[dict[str, Any]] = [{"index_elements": ["restaurant_id", "key"]}]
+    targets: list[dict[str, Any]] = [{"index_elements": ["user_id", "restaurant_id", "key"]}]
     if world.dialect == "postgresql":
-        targets.append({"constraint": "uq_idempotency_keys_restaurant_id_key"})
+        targets.append({"constraint": "uq_idempotency_keys_user_id_restaurant_id_key"})
     # The first statement inserts the key; each later one updates that same row.
     for body, target in enumerate([targets[0], *targets]):
         stmt = dialect_insert(IdempotencyKey).values(
             restaurant_id=world.owner.restaurant_id,
+            user_id=world.owner.user_id,
             key="k",
             fingerprint="f",
             status_code=201,
