@@ -74,7 +74,11 @@ async def test_a_rolled_back_savepoint_keeps_the_other_rows_events(
     assert sorted(stored) == [("After", "waiting"), ("Before", "waiting")]
 
 
-async def test_a_released_savepoint_keeps_its_events(app: FastAPI, owner: Actor) -> None:
+async def _released_savepoint_then_commit_or_rollback(
+    app: FastAPI, owner: Actor, *, commit: bool
+) -> Collector:
+    """A guest added in a released savepoint and one after it; then the whole transaction
+    commits, or rolls back (and an empty one commits)."""
     collector = Collector()
     uow = _unit_of_work(app, owner, collector)
     try:
@@ -82,9 +86,16 @@ async def test_a_released_savepoint_keeps_its_events(app: FastAPI, owner: Actor)
             uow.session.add(_guest(owner, "Inside"))
         uow.session.add(_guest(owner, "After"))
         await uow.session.flush()
+        if not commit:
+            await uow.rollback()
         await uow.commit()
     finally:
         await uow.close()
+    return collector
+
+
+async def test_a_released_savepoint_keeps_its_events(app: FastAPI, owner: Actor) -> None:
+    collector = await _released_savepoint_then_commit_or_rollback(app, owner, commit=True)
     assert _names(collector.published[0]) == {"Inside": "waiting", "After": "waiting"}
 
 
@@ -107,15 +118,5 @@ async def test_nested_savepoints_roll_back_one_level_at_a_time(app: FastAPI, own
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(app: FastAPI, owner: Actor) -> None:
-    collector = Collector()
-    uow = _unit_of_work(app, owner, collector)
-    try:
-        async with uow.session.begin_nested():
-            uow.session.add(_guest(owner, "Inside"))
-        uow.session.add(_guest(owner, "After"))
-        await uow.session.flush()
-        await uow.rollback()
-        await uow.commit()  # a new, empty transaction
-    finally:
-        await uow.close()
+    collector = await _released_savepoint_then_commit_or_rollback(app, owner, commit=False)
     assert collector.published == []
