@@ -97,15 +97,24 @@ class JsonFormatter(logging.Formatter):
 
 class RedactingFilter(logging.Filter):
     """For loggers whose handlers we do not own (uvicorn's): the same redaction, applied to
-    the record before any handler formats it."""
+    the record before any handler formats it. The arguments keep their shape, since
+    uvicorn's access formatter unpacks them (client, method, path, version, status)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted_arg(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redacted_arg(arg) for key, arg in record.args.items()}
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = format_exception(record.exc_info[1])
             record.exc_info = None
         return True
+
+
+def _redacted_arg(arg: Any) -> Any:
+    return redact(arg) if isinstance(arg, str) else arg
 
 
 # uvicorn logs the request line (a WebSocket token may ride in the query string) and any

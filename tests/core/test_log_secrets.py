@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, text
+from uvicorn.logging import AccessFormatter, DefaultFormatter
 
 from app.core.logging import JsonFormatter, RedactingFilter, format_exception, redact
 from app.models import User
@@ -156,15 +158,32 @@ def test_a_database_error_is_logged_without_its_text() -> None:
 
 
 def test_uvicorn_records_are_redacted_before_any_handler() -> None:
-    record = logging.LogRecord(
+    """uvicorn's own formatters still get the arguments they unpack."""
+    access = logging.LogRecord(
         "uvicorn.access",
         logging.INFO,
         __file__,
         1,
-        '%s - "%s %s"',
-        ("1.2.3.4", "GET", "/api/v1/ws?token=eyJa.eyJb.c"),
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:5", "GET", "/api/v1/ws?token=eyJa.eyJb.c&x=1", "1.1", 101),
         None,
     )
-    assert RedactingFilter().filter(record)
-    assert "eyJa" not in logging.Formatter().format(record)
-    assert "eyJa" not in JsonFormatter().format(record)
+    assert RedactingFilter().filter(access)
+    line = AccessFormatter(use_colors=False).format(access)
+    assert "eyJa" not in line and "x=1" in line and "101" in line
+
+    try:
+        raise RuntimeError("Bearer s3cr3t-token")
+    except RuntimeError:
+        error = logging.LogRecord(
+            "uvicorn.error",
+            logging.ERROR,
+            __file__,
+            1,
+            "Exception in ASGI application",
+            (),
+            sys.exc_info(),
+        )
+    assert RedactingFilter().filter(error)
+    assert "s3cr3t" not in DefaultFormatter(use_colors=False).format(error)
+    assert "s3cr3t" not in JsonFormatter().format(error)
