@@ -21,5 +21,6 @@ class User(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
-    # Bumped whenever outstanding access tokens must stop working (role change).
+    # Bumped by auth.service.end_sessions whenever outstanding access tokens must stop
+    # working: a new password, email or role.
     token_generation: Mapped[int] = mapped_column(Integer, default=1)
