@@ -195,6 +195,12 @@ class SessionsNotEnded(RuntimeError):
     """A user's credentials changed without end_sessions(): a bug, never a client error."""
 
 
+def changed_credentials(user: User) -> list[str]:
+    """Which of the user's credentials were set to a new value since the last flush."""
+    attrs = inspect(user).attrs
+    return [name for name in CREDENTIALS if attrs[name].history.has_changes()]
+
+
 async def end_sessions(uow: UnitOfWork, user: User) -> None:
     """End every session of this user, in the transaction that changes their credentials:
     access tokens carry the old generation (authentication answers 401) and every refresh
@@ -214,9 +220,8 @@ def _credential_changes_end_sessions(session: Session, _ctx: Any, _instances: An
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
-        attrs = inspect(obj).attrs
-        changed = [name for name in CREDENTIALS if attrs[name].history.has_changes()]
-        if changed and not attrs.token_generation.history.has_changes():
+        changed = changed_credentials(obj)
+        if changed and not inspect(obj).attrs.token_generation.history.has_changes():
             raise SessionsNotEnded(
                 f"user {obj.id}: {', '.join(changed)} changed without end_sessions()"
             )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.auth.rate_limit import AuthRateLimiter
-from app.auth.service import email_taken, end_sessions, password_matches
+from app.auth.service import changed_credentials, email_taken, end_sessions, password_matches
 from app.core.errors import Conflict, Duplicate, Forbidden, RateLimited
 from app.core.schemas import Page
 from app.core.security import hash_password
@@ -172,15 +172,11 @@ async def update_user(
     if confirming and user.password_hash != seen.password_hash:
         raise Forbidden("currentPassword is no longer your password")
     await _check_conflicts(uow, scope, user, changes, lock=True)
-    credentials_change = password_hash is not None or any(
-        changes.get(field, getattr(user, field)) != getattr(user, field)
-        for field in ("email", "role")
-    )
     for field, value in changes.items():
         setattr(user, field, value)
     if password_hash is not None:
         user.password_hash = password_hash
-    if credentials_change:
+    if changed_credentials(user):
         await end_sessions(uow, user)
     await uow.session.flush()
     return schemas.User.model_validate(user)
