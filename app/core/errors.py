@@ -248,14 +248,19 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError, OSError))
 
 
+def log_database_unavailable(exc: BaseException, request_id: str | None) -> None:
+    # The type and SQLSTATE only: a driver's message may quote the row's values.
+    logger.warning(
+        "database unavailable: %s (SQLSTATE %s)",
+        type(exc).__name__,
+        sqlstate_of(exc),
+        extra={"request_id": request_id},
+    )
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
-        logger.warning(
-            "database unavailable: %s (SQLSTATE %s)",
-            type(exc).__name__,
-            sqlstate_of(exc),
-            extra={"request_id": request_id_of(request)},
-        )
+        log_database_unavailable(exc, request_id_of(request))
         return envelope(
             request, 503, "unavailable", Unavailable.message, None, {"Retry-After": "1"}
         )

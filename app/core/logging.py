@@ -16,6 +16,8 @@ import re
 import traceback
 from typing import Any
 
+from app.core.errors import sqlstate_of
+
 _EXTRA_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "restaurant_id")
 
 # Exceptions raised by the database layers: their text may quote the values of a row.
@@ -46,7 +48,7 @@ def _describe(exc: BaseException, *, withhold: bool) -> str:
     name = f"{type(exc).__module__}.{type(exc).__qualname__}"
     if not withhold:
         return f"{name}: {exc}"
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    code = sqlstate_of(exc)
     statement = getattr(exc, "statement", None)
     parts = [f"{name}: (database error text withheld)"]
     if code:

@@ -15,7 +15,12 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Unavailable, ValidationFailed, is_database_unavailable, sqlstate_of
+from app.core.errors import (
+    Unavailable,
+    ValidationFailed,
+    is_database_unavailable,
+    log_database_unavailable,
+)
 from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, is_clean
 
 logger = logging.getLogger("qtable.access")
@@ -158,13 +163,7 @@ class RequestMiddleware:
             if status_holder["started"]:
                 raise
             if is_database_unavailable(exc):
-                # The type and SQLSTATE only: a driver's message may quote the row's values.
-                logger.warning(
-                    "database unavailable: %s (SQLSTATE %s)",
-                    type(exc).__name__,
-                    sqlstate_of(exc),
-                    extra={"request_id": request_id},
-                )
+                log_database_unavailable(exc, request_id)
                 await reply(503, "unavailable", Unavailable.message, [(b"retry-after", b"1")])
             else:
                 logger.exception("unhandled error", extra={"request_id": request_id})
