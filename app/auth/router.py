@@ -11,7 +11,7 @@ from app.auth import schemas, service
 from app.auth.rate_limit import AuthLimiter
 from app.core.errors import ValidationFailed
 from app.core.openapi import errors
-from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, holds_unclean_text
+from app.core.text import holds_unclean_text, text_error_detail
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.restaurants.service import get_restaurant
@@ -30,12 +30,8 @@ def _password_form(
     """FastAPI's OAuth2 form under the text rule that InputModel gives JSON bodies (the form's
     fields are plain strings, and the username reaches the database)."""
     problems = [
-        {
-            # The form field `scope` is kept split, as `scopes`.
-            "loc": ["body", "scope" if name == "scopes" else name],
-            "msg": TEXT_ERROR_MESSAGE,
-            "type": TEXT_ERROR_TYPE,
-        }
+        # The form field `scope` is kept split, as `scopes`.
+        text_error_detail(["body", "scope" if name == "scopes" else name])
         for name, value in vars(form).items()
         if holds_unclean_text(value)
     ]

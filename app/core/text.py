@@ -33,6 +33,11 @@ def holds_unclean_text(value: Any) -> bool:
     return False
 
 
+def text_error_detail(loc: list[str | int]) -> dict[str, Any]:
+    """One entry of a 422's ``details.errors`` for text that breaks the rule at ``loc``."""
+    return {"loc": loc, "msg": TEXT_ERROR_MESSAGE, "type": TEXT_ERROR_TYPE}
+
+
 def text_error() -> PydanticCustomError:
     return PydanticCustomError(TEXT_ERROR_TYPE, TEXT_ERROR_MESSAGE)
 

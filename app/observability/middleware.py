@@ -21,7 +21,7 @@ from app.core.errors import (
     is_database_unavailable,
     log_database_unavailable,
 )
-from app.core.text import TEXT_ERROR_MESSAGE, TEXT_ERROR_TYPE, is_clean
+from app.core.text import is_clean, text_error_detail
 
 logger = logging.getLogger("qtable.access")
 
@@ -81,13 +81,7 @@ def _query_text_errors(query_string: bytes) -> list[dict[str, Any]]:
         except UnicodeDecodeError:
             clean = False
         if not clean:
-            errors.append(
-                {
-                    "loc": ["query", name.decode(errors="replace")],
-                    "msg": TEXT_ERROR_MESSAGE,
-                    "type": TEXT_ERROR_TYPE,
-                }
-            )
+            errors.append(text_error_detail(["query", name.decode(errors="replace")]))
     return errors
 
 
