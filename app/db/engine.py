@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from app.core.config import Settings
+from app.db import sqlite
 
 # Execution option carried by connections of the write engine: their transactions start with
 # BEGIN IMMEDIATE on SQLite, so concurrent writers queue on the busy timeout instead of failing
@@ -19,10 +20,18 @@ WRITE_OPTION = "qtable_write"
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    prefix = "sqlite+aiosqlite:///"
-    path = url[len(prefix) :] if url.startswith(prefix) else ""
+    path = make_url(url).database or ""
     if path and path != ":memory:" and not path.startswith("file:"):
-        Path(path.split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def sqlite_url(url: str) -> str:
+    """Any ``sqlite+<driver>`` URL, served by QTable's own driver (app.db.sqlite)."""
+    return (
+        make_url(url)
+        .set(drivername=f"sqlite+{sqlite.DRIVER}")
+        .render_as_string(hide_password=False)
+    )
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
@@ -36,13 +45,12 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get(WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(sqlite.BEGIN_WRITE)
         else:
             conn.exec_driver_sql("BEGIN")
 
@@ -52,7 +60,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _ensure_sqlite_dir(url)
         engine = create_async_engine(
-            url,
+            sqlite_url(url),
+            # The writers of this engine take turns without blocking the loop; a lock held by
+            # another process is waited for as a coroutine, up to the busy timeout.
+            connect_args={
+                "write_turns": sqlite.WriteTurns(),
+                "busy_timeout_ms": settings.sqlite_busy_timeout_ms,
+            },
             hide_parameters=True,
             poolclass=AsyncAdaptedQueuePool,
             pool_size=settings.db_pool_size,
