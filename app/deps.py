@@ -12,8 +12,9 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized, field_error
 from app.core.security import InvalidToken, decode_access_token
+from app.db import rows
 from app.db.session import UnitOfWork, UnitOfWorkDep
-from app.db.tenancy import RestaurantScope, _make_scope, bind_scope
+from app.db.tenancy import RestaurantScope, _make_scope
 from app.models import User
 
 ROLE_RANK = {"server": 0, "host": 1, "manager": 2, "owner": 3}
@@ -21,7 +22,7 @@ ROLE_RANK = {"server": 0, "host": 1, "manager": 2, "owner": 3}
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def _settings(connection: HTTPConnection) -> Settings:
+async def _settings(connection: HTTPConnection) -> Settings:
     """The settings this app was created with (create_app may be given its own)."""
     settings: Settings = connection.app.state.settings
     return settings
@@ -38,24 +39,21 @@ async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -
         claims = decode_access_token(token, secret=settings.jwt_secret)
     except InvalidToken:
         raise Unauthorized("The access token is not valid") from None
-    # A short read outside the request's unit of work: write transactions begin only when the
-    # service first touches the database, after any slow work such as password hashing.
-    async with uow.read_connection() as conn:
-        row = (
-            await conn.execute(
-                select(User.restaurant_id, User.role, User.token_generation).where(
-                    User.id == claims.user_id
-                )
-            )
-        ).first()
-    if (
-        row is None
-        or row.restaurant_id != claims.restaurant_id
-        or row.role != claims.role
-        or row.token_generation != claims.generation
-    ):
+    # The user row of the restaurant the token names, read outside the request's transaction:
+    # a write transaction begins only when the service first writes, after any slow work such
+    # as password hashing.
+    claimed = _make_scope(claims.restaurant_id, claims.user_id, claims.role)
+    found = await rows.fetch(
+        uow,
+        claimed,
+        select(User.role, User.token_generation).where(
+            User.id == claims.user_id, User.restaurant_id == claims.restaurant_id
+        ),
+        in_transaction=False,
+    )
+    if not found or found[0][0] != claims.role or found[0][1] != claims.generation:
         raise Unauthorized("The access token is no longer valid")
-    return _make_scope(row.restaurant_id, claims.user_id, row.role)
+    return claimed
 
 
 async def current_scope(
@@ -65,7 +63,7 @@ async def current_scope(
     token: Annotated[str | None, Depends(_bearer)],
 ) -> RestaurantScope:
     scope = await authenticate(token, uow, settings)
-    bind_scope(uow.session.sync_session, scope)
+    uow.bind(scope)
     request.state.restaurant_id = scope.restaurant_id
     request.state.scope = scope
     return scope
@@ -86,7 +84,7 @@ def require_role(minimum: str):  # type: ignore[no-untyped-def]
 ManagerScope = Annotated[RestaurantScope, Depends(require_role("manager"))]
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(

@@ -67,7 +67,7 @@ class AuthRateLimiter:
         self.password_checks.reset(email.lower())
 
 
-def _auth_limiter(connection: HTTPConnection) -> AuthRateLimiter:
+async def _auth_limiter(connection: HTTPConnection) -> AuthRateLimiter:
     limiter: AuthRateLimiter = connection.app.state.auth_limiter
     return limiter
 

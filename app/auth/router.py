@@ -20,11 +20,11 @@ from app.users.service import get_user
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _client(request: Request) -> str:
+async def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _password_form(
+async def _password_form(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> OAuth2PasswordRequestForm:
     """FastAPI's OAuth2 form under the text rule that InputModel gives JSON bodies (the form's

@@ -35,3 +35,8 @@ def epoch_micros(value: datetime) -> int:
 
 def from_epoch_micros(value: int) -> datetime:
     return _EPOCH + value * _MICRO
+
+
+def parse_stored_timestamp(value: str) -> datetime:
+    """A timestamp as SQLite stores it (naive UTC text), as an aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -4,22 +4,25 @@ by keyset pages. The order in which writes lock rows is written down in ``app.db
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
+from fastapi import Response
 from pydantic import BaseModel
 from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, object_session
 
 from app.core.errors import NotFound, PreconditionFailed
 from app.core.pagination import INT64, decode_cursor, encode_cursor
-from app.core.schemas import Page
+from app.core.timeutil import parse_stored_timestamp
+from app.core.wire import page_body, row_encoder
+from app.db import rows
 from app.db.base import TenantMixin
 from app.db.locks import LockOrderError, is_locked, record_locked
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 
 M = TypeVar("M", bound=TenantMixin)
-S = TypeVar("S", bound=BaseModel)
 
 
 def columns_of(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
@@ -81,28 +84,64 @@ def check_version(row: Any, expected: int | None, *, early: bool = False) -> Non
         )
 
 
+class JSONBody(Response):
+    """A response already written as JSON (``app.core.wire``): FastAPI sends it as it is,
+    while the route's ``response_model`` still documents it."""
+
+    media_type = "application/json"
+
+
 async def page_of(
     uow: UnitOfWork,
+    scope: RestaurantScope,
     stmt: Select[Any],
-    schema: type[S],
+    schema: type[BaseModel],
     order: Sequence[InstrumentedAttribute[Any]],
     key_types: tuple[type, ...],
     *,
     limit: int,
     cursor: str | None,
-) -> Page[S]:
+) -> JSONBody:
     """One page of ``stmt`` in ``order`` (which ends with the id, so the order is total),
-    continuing after the row the cursor names. The cursor holds that row's sort key."""
+    continuing after the row the cursor names, as the JSON of ``Page[schema]``. The cursor
+    holds that row's sort key."""
     if cursor is not None:
         key = decode_cursor(cursor, key_types)
         # Each value binds with its column's type (timestamps are stored as naive UTC text
         # on SQLite).
         after = tuple_(*(literal(v, column.type) for v, column in zip(key, order, strict=True)))
         stmt = stmt.where(tuple_(*order) > after)
-    rows = (await uow.session.execute(stmt.order_by(*order).limit(limit + 1))).all()
-    items = [schema.model_validate(row._mapping) for row in rows[:limit]]
+    stmt = stmt.order_by(*order).limit(limit + 1)
+    found = await rows.fetch(uow, scope, stmt)
+    names = rows.columns(stmt)
+    encode = row_encoder(schema, names)
+    items = [encode(row) for row in found[:limit]]
     next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(*(getattr(last, column.key) for column in order))
-    return Page[schema](items=items, next_cursor=next_cursor)  # type: ignore[valid-type]
+    if len(found) > limit:
+        last = found[limit - 1]
+        key_values = []
+        for column, kind in zip(order, key_types, strict=True):
+            value = last[names.index(column.key)]
+            if kind is datetime and isinstance(value, str):
+                value = parse_stored_timestamp(value)
+            key_values.append(value)
+        next_cursor = encode_cursor(*key_values)
+    return JSONBody(page_body(items, next_cursor))
+
+
+async def read_one(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], schema: type[BaseModel], row_id: int
+) -> JSONBody:
+    """The row of this restaurant with that id as the JSON of ``schema``, or 404 exactly as
+    :func:`load` answers."""
+    label = getattr(model, "__label__", model.__name__)
+    if row_id not in INT64:
+        raise NotFound(f"{label} {row_id} not found")
+    stmt = select(*columns_of(model)).where(
+        model.id == row_id,  # type: ignore[attr-defined]
+        model.restaurant_id == scope.restaurant_id,
+    )
+    found = await rows.fetch(uow, scope, stmt)
+    if not found:
+        raise NotFound(f"{label} {row_id} not found")
+    return JSONBody(row_encoder(schema, rows.columns(stmt))(found[0]).encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,10 +11,12 @@ from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.core.errors import AppError
 from app.db import locks
 from app.db.engine import write_engine
+from app.db.tenancy import RestaurantScope, UnscopedQueryError, bind_scope
 
 CHANGES_KEY = "qtable_changes"
 # What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
@@ -50,35 +53,94 @@ class Database:
 
 
 class UnitOfWork:
-    """The request's session and the change events it records for after the commit."""
+    """The request's session and the change events it records for after the commit.
+
+    The ORM session is made on first use: a read served by ``app.db.rows`` alone never
+    makes one, and runs on one pool connection of its own (:meth:`read_driver`)."""
 
     def __init__(self, db: Database, *, write: bool, publish: Any = None) -> None:
         self.db = db
-        self.session = db.session(write=write)
-        self.session.info[locks.WRITE_KEY] = write
+        self.write = write
+        self._session: AsyncSession | None = None
+        self._scope: RestaurantScope | None = None
+        self._raw: Any = None
         self._publish = publish
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            session = self.db.session(write=self.write)
+            session.info[locks.WRITE_KEY] = self.write
+            if self._scope is not None:
+                bind_scope(session.sync_session, self._scope)
+            self._session = session
+        return self._session
+
+    @property
+    def scope(self) -> RestaurantScope | None:
+        return self._scope
+
+    def bind(self, scope: RestaurantScope) -> None:
+        """Scope every statement of this unit of work to the scope's restaurant."""
+        if self._session is not None:
+            bind_scope(self._session.sync_session, scope)
+        elif self._scope is not None and self._scope.restaurant_id != scope.restaurant_id:
+            raise UnscopedQueryError("a session cannot serve two restaurants")
+        self._scope = scope
 
     def read_connection(self) -> AsyncConnection:
         """A short read outside this unit of work, for lookups that precede slow work
         (password checks) so the write transaction is not held open during it."""
         return self.db.engine.connect()
 
+    @asynccontextmanager
+    async def read_driver(self) -> AsyncIterator[Any]:
+        """The driver's own connection for ``app.db.rows`` reads outside any transaction.
+
+        A read unit of work checks it out once and keeps it until :meth:`close`: one pool
+        checkout per request. A write unit of work gives it back at once, so that no
+        connection is held during slow work (password hashing) before its transaction."""
+        if self._raw is not None:
+            yield self._raw.driver_connection
+            return
+        raw = await self.db.engine.raw_connection()
+        if not self.write:
+            self._raw = raw
+            yield raw.driver_connection
+            return
+        try:
+            yield raw.driver_connection
+        finally:
+            await greenlet_spawn(raw.close)
+
     @property
     def changes(self) -> list[ChangeEvent]:
-        return list(self.session.info.get(CHANGES_KEY, {}).values())
+        if self._session is None:
+            return []
+        return list(self._session.info.get(CHANGES_KEY, {}).values())
 
     async def commit(self) -> None:
-        await self.session.commit()
-        changes = self.session.info.pop(CHANGES_KEY, None)
+        if self._session is None:
+            return
+        await self._session.commit()
+        changes = self._session.info.pop(CHANGES_KEY, None)
         if changes and self._publish is not None:
             await self._publish(list(changes.values()))
 
     async def rollback(self) -> None:
-        self.session.info.pop(CHANGES_KEY, None)
-        await self.session.rollback()
+        if self._session is None:
+            return
+        self._session.info.pop(CHANGES_KEY, None)
+        await self._session.rollback()
 
     async def close(self) -> None:
-        await self.session.close()
+        raw, self._raw = self._raw, None
+        try:
+            if self._session is not None:
+                await self._session.close()
+        finally:
+            if raw is not None:
+                await greenlet_spawn(raw.close)
 
 
 @event.listens_for(Session, "after_flush")

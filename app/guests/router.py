@@ -31,7 +31,7 @@ async def list_guests(
     ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Page[schemas.Guest]:
+) -> Response:
     """Ordered by `arrivedAt`, then `id`."""
     return await service.list_guests(uow, scope, statuses=status_, limit=limit, cursor=cursor)
 
@@ -53,7 +53,7 @@ async def create_guest(
 @router.get(
     "/{guest_id}", operation_id="getGuest", response_model=schemas.Guest, responses=errors(401, 404)
 )
-async def get_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> schemas.Guest:
+async def get_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
     return await service.get_guest(uow, scope, guest_id)
 
 

@@ -17,8 +17,15 @@ from app.core.errors import (
     TableUnavailable,
     field_error,
 )
-from app.core.schemas import Page
-from app.db.repository import check_version, columns_of, load, lock_all, page_of
+from app.db.repository import (
+    JSONBody,
+    check_version,
+    columns_of,
+    load,
+    lock_all,
+    page_of,
+    read_one,
+)
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import rules, schemas
@@ -52,13 +59,14 @@ async def list_guests(
     statuses: Sequence[str] | None,
     limit: int,
     cursor: str | None,
-) -> Page[schemas.Guest]:
+) -> JSONBody:
     stmt = select(*columns_of(Guest)).where(
         Guest.restaurant_id == scope.restaurant_id,
         Guest.status.in_(statuses or ACTIVE_GUEST_STATUSES),
     )
     return await page_of(
         uow,
+        scope,
         stmt,
         schemas.Guest,
         (Guest.arrived_at, Guest.id),
@@ -68,8 +76,8 @@ async def list_guests(
     )
 
 
-async def get_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> schemas.Guest:
-    return schemas.Guest.model_validate(await load(uow, scope, Guest, guest_id))
+async def get_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> JSONBody:
+    return await read_one(uow, scope, Guest, schemas.Guest, guest_id)
 
 
 # ----- the invariant's building blocks ------------------------------------------------------

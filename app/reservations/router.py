@@ -36,7 +36,7 @@ async def list_reservations(
     ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Page[schemas.Reservation]:
+) -> Response:
     """Ordered by `startsAt`, then `id`. Without `date` and `status`: the active ones
     (booked, confirmed, checked in) that have not ended yet."""
     return await service.list_reservations(
@@ -85,11 +85,8 @@ async def create_reservation(
     response_model=schemas.Reservation,
     responses=errors(401, 404),
 )
-async def get_reservation(
-    reservation_id: int, uow: UnitOfWorkDep, scope: Scope
-) -> schemas.Reservation:
-    reservation = await service.get_reservation(uow, scope, reservation_id)
-    return schemas.Reservation.model_validate(reservation)
+async def get_reservation(reservation_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+    return await service.get_reservation(uow, scope, reservation_id)
 
 
 @router.patch(

@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
-from app.core.schemas import Page
 from app.core.timeutil import local_day_bounds, local_instant
-from app.db.repository import check_version, columns_of, load, page_of
+from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import service as guests
@@ -43,7 +42,7 @@ async def list_reservations(
     statuses: Sequence[str] | None,
     limit: int,
     cursor: str | None,
-) -> Page[schemas.Reservation]:
+) -> JSONBody:
     stmt = select(*columns_of(Reservation)).where(Reservation.restaurant_id == scope.restaurant_id)
     if day is not None:
         restaurant = await load_restaurant(uow, scope)
@@ -59,6 +58,7 @@ async def list_reservations(
         stmt = stmt.where(Reservation.status.in_(HOLDING_STATUSES), Reservation.ends_at > _now())
     return await page_of(
         uow,
+        scope,
         stmt,
         schemas.Reservation,
         (Reservation.starts_at, Reservation.id),
@@ -68,10 +68,8 @@ async def list_reservations(
     )
 
 
-async def get_reservation(
-    uow: UnitOfWork, scope: RestaurantScope, reservation_id: int
-) -> Reservation:
-    return await load(uow, scope, Reservation, reservation_id)
+async def get_reservation(uow: UnitOfWork, scope: RestaurantScope, reservation_id: int) -> JSONBody:
+    return await read_one(uow, scope, Reservation, schemas.Reservation, reservation_id)
 
 
 # ----- the overlap rule ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ async def list_tables(
     section: Annotated[str | None, Query(max_length=50)] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Page[schemas.Table]:
+) -> Response:
     """Ordered by `tableNumber` (byte order), then `id`."""
     return await service.list_tables(
         uow, scope, statuses=status_, section=section, limit=limit, cursor=cursor
@@ -53,8 +53,8 @@ async def create_table(
 @router.get(
     "/{table_id}", operation_id="getTable", response_model=schemas.Table, responses=errors(401, 404)
 )
-async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> schemas.Table:
-    return schemas.Table.model_validate(await service.get_table(uow, scope, table_id))
+async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+    return await service.get_table(uow, scope, table_id)
 
 
 @router.patch(

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
-from app.core.schemas import Page
-from app.db.repository import check_version, columns_of, load, page_of
+from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
@@ -31,7 +30,7 @@ async def list_tables(
     section: str | None,
     limit: int,
     cursor: str | None,
-) -> Page[schemas.Table]:
+) -> JSONBody:
     stmt = select(*columns_of(DiningTable)).where(DiningTable.restaurant_id == scope.restaurant_id)
     if statuses:
         stmt = stmt.where(DiningTable.status.in_(statuses))
@@ -39,6 +38,7 @@ async def list_tables(
         stmt = stmt.where(DiningTable.section == section)
     return await page_of(
         uow,
+        scope,
         stmt,
         schemas.Table,
         (DiningTable.table_number, DiningTable.id),
@@ -48,8 +48,8 @@ async def list_tables(
     )
 
 
-async def get_table(uow: UnitOfWork, scope: RestaurantScope, table_id: int) -> DiningTable:
-    return await load(uow, scope, DiningTable, table_id)
+async def get_table(uow: UnitOfWork, scope: RestaurantScope, table_id: int) -> JSONBody:
+    return await read_one(uow, scope, DiningTable, schemas.Table, table_id)
 
 
 async def _number_taken(

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=IdempotentRoute)
 @router.get("", operation_id="listUsers", response_model=Page[schemas.User], responses=errors(401))
 async def list_users(
     uow: UnitOfWorkDep, scope: Scope, limit: LimitQuery = 50, cursor: CursorQuery = None
-) -> Page[schemas.User]:
+) -> Response:
     """Staff ordered by id. Every role may read the staff list."""
     return await service.list_users(uow, scope, limit=limit, cursor=cursor)
 
@@ -39,8 +39,8 @@ async def create_user(data: schemas.UserCreate, uow: UnitOfWorkDep, scope: Scope
 @router.get(
     "/{user_id}", operation_id="getUser", response_model=schemas.User, responses=errors(401, 404)
 )
-async def get_user(user_id: int, uow: UnitOfWorkDep, scope: Scope) -> schemas.User:
-    return await service.get_user(uow, scope, user_id)
+async def get_user(user_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+    return await service.read_user(uow, scope, user_id)
 
 
 @router.patch(

@@ -11,9 +11,8 @@ from sqlalchemy import select
 from app.auth.rate_limit import AuthRateLimiter
 from app.auth.service import changed_credentials, email_taken, end_sessions, password_matches
 from app.core.errors import Conflict, Duplicate, Forbidden, RateLimited
-from app.core.schemas import Page
 from app.core.security import hash_password
-from app.db.repository import check_version, columns_of, load, page_of
+from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope, bind_scope
 from app.deps import ROLE_RANK
@@ -32,13 +31,19 @@ def _require_manager(scope: RestaurantScope) -> None:
 
 async def list_users(
     uow: UnitOfWork, scope: RestaurantScope, *, limit: int, cursor: str | None
-) -> Page[schemas.User]:
+) -> JSONBody:
     stmt = select(*columns_of(User)).where(User.restaurant_id == scope.restaurant_id)
-    return await page_of(uow, stmt, schemas.User, (User.id,), (int,), limit=limit, cursor=cursor)
+    return await page_of(
+        uow, scope, stmt, schemas.User, (User.id,), (int,), limit=limit, cursor=cursor
+    )
 
 
 async def get_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> schemas.User:
     return schemas.User.model_validate(await load(uow, scope, User, user_id))
+
+
+async def read_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> JSONBody:
+    return await read_one(uow, scope, User, schemas.User, user_id)
 
 
 async def create_user(

@@ -1,0 +1,420 @@
+"""Reads without the ORM (app.db.rows): tenancy enforced by the statement's shape, per run.
+
+``rows.fetch`` sends compiled SQL straight to the driver, where no ORM event adds the
+restaurant criteria. Its only protection is the structural check: every table read must be
+a tenant table with ``restaurant_id = <parameter>`` among the top-level AND terms of the
+WHERE clause, and on every run that parameter must be the scope's restaurant. These tests run
+the refused and the accepted shapes through the app's own Database and a read UnitOfWork on
+SQLite and PostgreSQL.
+
+That the list routes (which read through ``rows``) show one restaurant only is already held
+over HTTP by tests/floor/test_isolation.py (tables, guests), tests/reservations/
+test_isolation.py and tests/users/test_isolation.py; the HTTP test here adds only what those
+do not vary: interleaved restaurants and IN lists of different lengths on one cached shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import (
+    Select,
+    column,
+    event,
+    exists,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import aliased
+
+from app.db.repository import columns_of
+from app.db.rows import fetch, prepare
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
+from app.models import DiningTable, Guest, Restaurant, User
+from tests.fixtures.auth import Actor
+from tests.fixtures.floor import (
+    GUEST_STATUSES,
+    GUESTS,
+    create_table,
+    guest_in,
+    list_all,
+    parse_ts,
+)
+
+GUEST_COLUMNS = [c.key for c in columns_of(Guest)]
+ID_AT = GUEST_COLUMNS.index("id")
+RESTAURANT_AT = GUEST_COLUMNS.index("restaurant_id")
+
+
+def scope_for(actor: Actor) -> RestaurantScope:
+    return _make_scope(actor.restaurant_id, actor.user_id, actor.role)
+
+
+@asynccontextmanager
+async def read_unit(app: FastAPI, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
+    """A read unit of work of the app's database, bound to ``scope``, as a GET gets it."""
+    uow = UnitOfWork(app.state.db, write=False)
+    uow.bind(scope)
+    try:
+        yield uow
+    finally:
+        await uow.close()
+
+
+async def floors(client: AsyncClient, owner: Actor, rival: Actor) -> dict[int, dict[str, set]]:
+    """Guests of A and of B in every status (two waiting in each), by restaurant and status."""
+    found: dict[int, dict[str, set]] = {}
+    for actor in (owner, rival):
+        by_status: dict[str, set] = {status: set() for status in GUEST_STATUSES}
+        for status in (*GUEST_STATUSES, "waiting"):
+            guest = await guest_in(client, actor, status, name=f"{status} of {actor.email}")
+            by_status[status].add(guest["id"])
+        found[actor.restaurant_id] = by_status
+    return found
+
+
+# ----- refusals -------------------------------------------------------------------------------
+
+# Each builds a statement from (scope restaurant, other restaurant); none may run.
+Build = Callable[[int, int], Any]
+
+
+def _scoped_guests(a: int) -> Any:
+    return select(Guest.id).where(Guest.restaurant_id == a).subquery()
+
+
+_lightweight_guests = table("guests", column("id"), column("restaurant_id"))
+_alias = aliased(Guest)
+
+REFUSED: dict[str, Build] = {
+    # (a) no restaurant criterion at all
+    "no-where": lambda a, b: select(Guest.id),
+    "other-criteria-only": lambda a, b: select(Guest.id).where(Guest.status == "waiting"),
+    "criterion-in-having": lambda a, b: (
+        select(Guest.restaurant_id).group_by(Guest.restaurant_id).having(Guest.restaurant_id == a)
+    ),
+    # a restaurant_id compared with something other than a parameter
+    "tautology": lambda a, b: select(Guest.id).where(Guest.restaurant_id == Guest.restaurant_id),
+    "literal-sql": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == literal_column(str(a))
+    ),
+    "in-list": lambda a, b: select(Guest.id).where(Guest.restaurant_id.in_([a, b])),
+    # (b) the criterion only inside an OR
+    "or-with-id": lambda a, b: select(Guest.id).where(or_(Guest.restaurant_id == a, Guest.id > 0)),
+    "or-of-two-restaurants": lambda a, b: select(Guest.id).where(
+        or_(Guest.restaurant_id == a, Guest.restaurant_id == b)
+    ),
+    # (c) another restaurant's id
+    "other-restaurant": lambda a, b: select(Guest.id).where(Guest.restaurant_id == b),
+    "both-restaurants": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == a, Guest.restaurant_id == b
+    ),
+    # (d) a second tenant table without its own criterion, or of another restaurant
+    "join-unscoped": lambda a, b: (
+        select(Guest.id, DiningTable.table_number)
+        .join(DiningTable, DiningTable.id == Guest.table_id)
+        .where(Guest.restaurant_id == a)
+    ),
+    "outer-join-unscoped": lambda a, b: (
+        select(Guest.id, DiningTable.table_number)
+        .outerjoin(DiningTable, DiningTable.id == Guest.table_id)
+        .where(Guest.restaurant_id == a)
+    ),
+    "join-on-restaurant-column": lambda a, b: (
+        select(Guest.id, User.password_hash)
+        .join(User, User.restaurant_id == Guest.restaurant_id)
+        .where(Guest.restaurant_id == a)
+    ),
+    "cross-product-unscoped": lambda a, b: select(Guest.id, DiningTable.id).where(
+        Guest.restaurant_id == a
+    ),
+    "cross-product-other": lambda a, b: select(Guest.id, DiningTable.id).where(
+        Guest.restaurant_id == a, DiningTable.restaurant_id == b
+    ),
+    # (e) a table that is not a tenant table
+    "restaurants-by-id": lambda a, b: select(Restaurant.name).where(Restaurant.id == a),
+    "restaurants-joined": lambda a, b: (
+        select(User.email, Restaurant.name)
+        .join(Restaurant, Restaurant.id == User.restaurant_id)
+        .where(User.restaurant_id == a)
+    ),
+    "lightweight-table": lambda a, b: select(_lightweight_guests.c.id).where(
+        _lightweight_guests.c.restaurant_id == a
+    ),
+    # (f) SQL the check cannot see through: text, subqueries, aliases, compounds
+    "text": lambda a, b: text("SELECT id FROM guests WHERE restaurant_id = :r").bindparams(r=a),
+    "text-from": lambda a, b: (
+        select(literal_column("id"))
+        .select_from(text("guests"))
+        .where(text("restaurant_id = :r").bindparams(r=a))
+    ),
+    "subquery-from": lambda a, b: select(_scoped_guests(a).c.id),
+    "cte-from": lambda a, b: select(
+        select(Guest.id).where(Guest.restaurant_id == a).cte("mine").c.id
+    ),
+    "aliased-model": lambda a, b: select(_alias.id).where(_alias.restaurant_id == a),
+    "union": lambda a, b: union_all(
+        select(Guest.id).where(Guest.restaurant_id == a),
+        select(Guest.id).where(Guest.restaurant_id == b),
+    ),
+    # ... and subqueries elsewhere than FROM: each reads a tenant table too
+    "in-subquery-unscoped": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == a, Guest.table_id.in_(select(DiningTable.id))
+    ),
+    "in-subquery-other": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == a,
+        Guest.table_id.in_(select(DiningTable.id).where(DiningTable.restaurant_id == b)),
+    ),
+    "exists-other": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == a, exists(select(User.id).where(User.restaurant_id == b))
+    ),
+    "scalar-subquery-column": lambda a, b: select(
+        Guest.id,
+        select(User.password_hash).where(User.restaurant_id == b).limit(1).scalar_subquery(),
+    ).where(Guest.restaurant_id == a),
+    # an OR written as text: AND binds tighter, so the criterion no longer restricts the rows
+    "text-or-after-criterion": lambda a, b: select(Guest.id).where(
+        Guest.restaurant_id == a, text("1 = 1 OR 1 = 1")
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+async def test_a_read_that_does_not_name_the_scope_restaurant_is_refused(
+    app: FastAPI, owner: Actor, rival: Actor, name: str
+) -> None:
+    """No read reaches the driver unless every table it reads is pinned to the scope's
+    restaurant by a top-level ``restaurant_id = :param`` term. Anything the check cannot
+    prove (a missing or OR-ed criterion, another restaurant's id, a second table without its
+    own criterion, a non-tenant table, text, subqueries, aliases, compounds) is refused with
+    UnscopedQueryError, as the ORM guard refuses what its criteria cannot scope."""
+    statement = REFUSED[name](owner.restaurant_id, rival.restaurant_id)
+    async with read_unit(app, scope_for(owner)) as uow:
+        with pytest.raises(UnscopedQueryError):
+            await fetch(uow, scope_for(owner), statement)
+
+
+def _guests_of(restaurant_id: int) -> Select[Any]:
+    """A shape no other statement has (its label), so the first run below compiles it."""
+    return (
+        select(Guest.id.label("per_run_check"))
+        .where(Guest.restaurant_id == restaurant_id)
+        .order_by(Guest.id)
+    )
+
+
+async def test_another_restaurants_id_is_refused_on_every_run_of_a_cached_shape(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """The SQL is compiled once per shape, and A's and B's statements share one shape; the
+    restaurant is checked on each run's values, so B's statement is refused under A's scope
+    whether or not the shape was compiled before, and A's still runs afterwards."""
+    rows = await floors(client, owner, rival)
+    mine = sorted(set().union(*rows[owner.restaurant_id].values()))
+    scope = scope_for(owner)
+    assert (
+        _guests_of(owner.restaurant_id)._generate_cache_key().key
+        == _guests_of(rival.restaurant_id)._generate_cache_key().key
+    )
+
+    async with read_unit(app, scope) as uow:
+        # B's first: the shape is compiled by a statement that is then refused.
+        with pytest.raises(UnscopedQueryError):
+            await fetch(uow, scope, _guests_of(rival.restaurant_id))
+        assert [r[0] for r in await fetch(uow, scope, _guests_of(owner.restaurant_id))] == mine
+        with pytest.raises(UnscopedQueryError):
+            await fetch(uow, scope, _guests_of(rival.restaurant_id))
+        assert [r[0] for r in await fetch(uow, scope, _guests_of(owner.restaurant_id))] == mine
+
+    # The other way round: B's scope, A's statement, on the same compiled shape.
+    async with read_unit(app, scope_for(rival)) as uow:
+        with pytest.raises(UnscopedQueryError):
+            await fetch(uow, scope_for(rival), _guests_of(owner.restaurant_id))
+
+
+# ----- accepted shapes ------------------------------------------------------------------------
+
+
+def _by_status(restaurant_id: int, statuses: list[str]) -> Select[Any]:
+    """The shape list_guests reads."""
+    return select(*columns_of(Guest)).where(
+        Guest.restaurant_id == restaurant_id, Guest.status.in_(statuses)
+    )
+
+
+def _arrived_since(restaurant_id: int, since: datetime, statuses: list[str] | None) -> Any:
+    """Guests that arrived at or after ``since`` (a parameter with a bind processor: the
+    column type writes it as naive UTC text on SQLite), with or without a status IN list."""
+    stmt = select(*columns_of(Guest)).where(
+        Guest.restaurant_id == restaurant_id,
+        Guest.arrived_at >= literal(since, Guest.arrived_at.type),
+    )
+    return stmt if statuses is None else stmt.where(Guest.status.in_(statuses))
+
+
+async def test_the_service_shapes_return_the_right_rows_for_any_in_list_length(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """``select(*columns_of(Guest)).where(restaurant, status IN (...))`` compiles once for
+    every list length (an expanding parameter); each run must still expand its own list and
+    bind its own values, so runs with 1, 3, 7, 2 and 1 statuses each return exactly the
+    guests of A in those statuses, never B's."""
+    rows = await floors(client, owner, rival)
+    mine = rows[owner.restaurant_id]
+    scope = scope_for(owner)
+    lists = [
+        ["seated"],
+        ["waiting", "notified", "left"],
+        list(GUEST_STATUSES),
+        ["completed", "waiting"],
+        ["cancelled"],
+    ]
+    keys = {_by_status(scope.restaurant_id, s)._generate_cache_key().key for s in lists}
+    assert len(keys) == 1  # one shape: the runs below share one compiled statement
+
+    async with read_unit(app, scope) as uow:
+        for statuses in lists:
+            found = await fetch(uow, scope, _by_status(scope.restaurant_id, statuses))
+            assert {row[ID_AT] for row in found} == set().union(*(mine[s] for s in statuses))
+            assert {row[RESTAURANT_AT] for row in found} == {owner.restaurant_id}
+
+
+@pytest.mark.parametrize("statuses", [None, list(GUEST_STATUSES)], ids=["plain", "in-list"])
+async def test_a_timestamp_parameter_binds_as_the_column_stores_it(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor, statuses: list[str] | None
+) -> None:
+    """An aware datetime parameter is bound through its column type (naive UTC text on
+    SQLite), so ``arrived_at >= <a row's own arrivedAt>`` finds that row and those after it,
+    whether or not the statement also has an IN list. (The list and cursor queries of
+    page_of combine both: a cursor's timestamp next to ``status IN (...)``.)"""
+    await floors(client, owner, rival)
+    scope = scope_for(owner)
+    listed = await list_all(client, owner, GUESTS, {"status": list(GUEST_STATUSES)})
+    arrivals = sorted((parse_ts(g["arrivedAt"]), g["id"]) for g in listed)
+    middle = arrivals[len(arrivals) // 2][0]
+    expected = {guest_id for at, guest_id in arrivals if at >= middle}
+
+    async with read_unit(app, scope) as uow:
+        found = await fetch(uow, scope, _arrived_since(scope.restaurant_id, middle, statuses))
+    assert {row[ID_AT] for row in found} == expected
+    assert 0 < len(expected) < len(arrivals)
+
+
+async def test_an_in_list_does_not_change_how_the_other_parameters_are_bound(
+    app: FastAPI, owner: Actor
+) -> None:
+    """The driver receives every parameter processed by its type, the same value with or
+    without an expanding IN list in the statement (on SQLite a timestamp must arrive as the
+    text the column stores, never as a datetime for sqlite3's own adapter)."""
+    scope = scope_for(owner)
+    dialect = app.state.db.engine.dialect
+    since = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)
+    _, plain = prepare(_arrived_since(scope.restaurant_id, since, None), dialect, scope)
+    _, listed = prepare(_arrived_since(scope.restaurant_id, since, ["waiting"]), dialect, scope)
+    assert listed == [*plain, "waiting"]
+
+
+async def test_a_read_by_id_of_another_restaurants_row_finds_nothing(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """The detail shape (id and restaurant) is accepted; B's id under A's restaurant
+    returns no row, A's own id returns it."""
+    rows = await floors(client, owner, rival)
+    (mine,) = rows[owner.restaurant_id]["seated"]
+    (theirs,) = rows[rival.restaurant_id]["seated"]
+    scope = scope_for(owner)
+
+    def by_id(guest_id: int) -> Select[Any]:
+        return select(*columns_of(Guest)).where(
+            Guest.id == guest_id, Guest.restaurant_id == scope.restaurant_id
+        )
+
+    async with read_unit(app, scope) as uow:
+        assert await fetch(uow, scope, by_id(theirs)) == []
+        assert [row[ID_AT] for row in await fetch(uow, scope, by_id(mine))] == [mine]
+
+
+async def test_two_tables_each_pinned_to_the_scope_are_accepted(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """A read of two tenant tables, each with its own ``restaurant_id = :scope`` term, names
+    one restaurant for everything it reads: accepted, and only A's pairs come back."""
+    await floors(client, owner, rival)
+    await create_table(client, owner, "spare", 2)
+    await create_table(client, rival, "spare", 2)
+    scope = scope_for(owner)
+    stmt = select(Guest.id, DiningTable.id, Guest.restaurant_id, DiningTable.restaurant_id).where(
+        Guest.restaurant_id == scope.restaurant_id,
+        DiningTable.restaurant_id == scope.restaurant_id,
+        DiningTable.id == Guest.table_id,
+    )
+    async with read_unit(app, scope) as uow:
+        found = await fetch(uow, scope, stmt)
+    assert found
+    assert {(row[2], row[3]) for row in found} == {(owner.restaurant_id, owner.restaurant_id)}
+
+
+# ----- over HTTP ------------------------------------------------------------------------------
+
+
+async def test_interleaved_lists_of_two_restaurants_share_a_shape_not_rows(
+    client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """GET /guests of A and B, alternating, with status lists of different lengths (one
+    cached statement for all): each answer holds exactly that restaurant's guests in those
+    statuses."""
+    rows = await floors(client, owner, rival)
+    for statuses in (["waiting"], list(GUEST_STATUSES), ["seated", "left"], ["waiting"]):
+        for actor in (owner, rival, owner):
+            listed = await list_all(client, actor, GUESTS, {"status": statuses, "limit": 2})
+            expected = set().union(*(rows[actor.restaurant_id][s] for s in statuses))
+            assert sorted(g["id"] for g in listed) == sorted(expected), (actor.email, statuses)
+
+
+# ----- one pool connection per read ------------------------------------------------------------
+
+READ_ROUTES = [
+    "/api/v1/guests",
+    "/api/v1/guests/{guest}",
+    "/api/v1/tables",
+    "/api/v1/tables/{table}",
+    "/api/v1/reservations",
+    "/api/v1/users",
+    "/api/v1/users/{user}",
+]
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+async def test_an_authenticated_read_checks_out_one_pool_connection(
+    app: FastAPI, client: AsyncClient, owner: Actor, route: str
+) -> None:
+    """The token check and the read share the read unit of work's one driver connection:
+    a GET served by ``rows`` costs exactly one pool checkout, not one per statement."""
+    guest = await guest_in(client, owner, "seated")
+    path = route.format(guest=guest["id"], table=guest["tableId"], user=owner.user_id)
+    checkouts: list[object] = []
+
+    def count(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checkouts.append(dbapi_connection)
+
+    sync_engine = app.state.db.engine.sync_engine
+    event.listen(sync_engine, "checkout", count)
+    try:
+        response = await client.get(path, headers=owner.headers)
+    finally:
+        event.remove(sync_engine, "checkout", count)
+
+    assert response.status_code == 200, response.text
+    assert len(checkouts) == 1, checkouts
