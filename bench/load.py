@@ -245,6 +245,7 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
             encoded = [r.encode("latin-1") for r in requests]
             reconnect(run, group, encoded, position)
     start = time.perf_counter_ns()
+    cpu_start = time.process_time()
     run.measure_from = start + int(run.warmup * 1e9)
     run.measure_until = run.measure_from + int(run.duration * 1e9)
     gc.collect()
@@ -265,9 +266,12 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 if conn.transport is not None:
                     conn.transport.abort()
     gc.enable()
+    wall = (time.perf_counter_ns() - start) / 1e9
     return {
         "fatal": run.fatal,
         "loop": loop_name(),
+        # Near 100 the client, not the server, would be what limits the rate.
+        "client_cpu_percent": 100 * (time.process_time() - cpu_start) / wall,
         "groups": {g.name: g.summary(run.duration) for g in groups},
     }
 

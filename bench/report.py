@@ -36,10 +36,15 @@ class Result:
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    client_cpu_percent: float | None = None  # the load generator's share of its core
 
     @classmethod
     def measured(
-        cls, scenario: Scenario, connections: dict[str, int], groups: dict[str, dict[str, Any]]
+        cls,
+        scenario: Scenario,
+        connections: dict[str, int],
+        groups: dict[str, dict[str, Any]],
+        client_cpu_percent: float,
     ) -> Result:
         main = groups[scenario.main_group]
         return cls(
@@ -57,6 +62,7 @@ class Result:
             warmup_errors=sum(g["warmup_errors"] for g in groups.values()),
             error_samples=[s for g in groups.values() for s in g["error_samples"]],
             target=scenario.target.label if scenario.target else None,
+            client_cpu_percent=client_cpu_percent,
         )
 
     @classmethod
@@ -107,6 +113,11 @@ def compare(scenario: Scenario, result: Result, results: dict[str, Result]) -> N
                 f"{name}: {group['req_s']:.1f} req/s on {result.connections[name]} connections"
                 f" (p50 {_ms(group['p50_ms'])} ms, p99 {_ms(group['p99_ms'])} ms)"
             )
+    if result.client_cpu_percent is not None and result.client_cpu_percent > 80:
+        result.notes.append(
+            f"the load generator used {result.client_cpu_percent:.0f}% of its core: "
+            "near its own limit"
+        )
     if result.warmup_errors:
         result.notes.append(f"{result.warmup_errors} errors during the warm-up")
     if result.error_samples:

@@ -70,6 +70,7 @@ class Databases:
     solo: seed.Seeded
     write_ceiling: str | None  # SQLite file of the write ceiling
     copy_seconds: float
+    version: str  # of the database engine
 
 
 def prepare(config: Config) -> Databases:
@@ -88,7 +89,8 @@ def prepare(config: Config) -> Databases:
             cache=not config.smoke,
         )
         copies = time.perf_counter() - started - full.seconds - solo.seconds
-        return Databases(full, solo, None, copies)
+        version = f"postgres {seed.postgres_version(config.postgres_url)}"
+        return Databases(full, solo, None, copies, version)
     pristine, manifest, seconds = seed.pristine_sqlite(config.data_dir, "full", config.shape)
     solo_pristine, solo_manifest, solo_seconds = seed.pristine_sqlite(
         config.data_dir, "solo", config.shape.solo()
@@ -108,7 +110,8 @@ def prepare(config: Config) -> Databases:
     )
     ceiling_db = config.data_dir / "work-write-ceiling.db"
     seed.working_sqlite(pristine, ceiling_db)
-    return Databases(full, solo, str(ceiling_db), time.perf_counter() - copying)
+    copies = time.perf_counter() - copying
+    return Databases(full, solo, str(ceiling_db), copies, f"sqlite {sqlite3.sqlite_version}")
 
 
 def _qtable_env(url: str, smoke: bool) -> dict[str, str]:
@@ -267,7 +270,9 @@ class Bench:
             raise RunBroken(f"{scenario.name}: {outcome['fatal']}")
         if server.process.poll() is not None:
             raise ServerFailed(f"{server.name} exited during '{scenario.name}':\n{server.tail()}")
-        return Result.measured(scenario, connections, outcome["groups"])
+        return Result.measured(
+            scenario, connections, outcome["groups"], outcome["client_cpu_percent"]
+        )
 
 
 def selected(config: Config) -> list[Scenario]:
@@ -306,7 +311,7 @@ def metadata(config: Config, dbs: Databases, loop_name: str) -> dict[str, Any]:
         "httptools": version("httptools"),
         "fastapi": fastapi.__version__,
         "sqlalchemy": sqlalchemy.__version__,
-        "sqlite": sqlite3.sqlite_version,
+        "database": dbs.version,
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "commit": commit.stdout.decode().strip() or None,
@@ -334,7 +339,7 @@ def parameters(meta: dict[str, Any]) -> str:
             f"- load generator: {meta['load_generator']}",
             f"- python {meta['python']}, uvicorn {meta['uvicorn']} (uvloop {meta['uvloop']}, "
             f"httptools {meta['httptools']}), fastapi {meta['fastapi']}, "
-            f"sqlalchemy {meta['sqlalchemy']}, sqlite {meta['sqlite']}, {meta['cpus']} CPUs",
+            f"sqlalchemy {meta['sqlalchemy']}, {meta['database']}, {meta['cpus']} CPUs",
             f"- {meta['auth_limits']}",
         ]
     )
@@ -366,7 +371,9 @@ def run(config: Config) -> int:
         bench = Bench(config, dbs, stack)
         try:
             print("Starting servers...", file=sys.stderr, flush=True)
-            bench.start_servers({s.server for s in scenarios})
+            # QTable always runs: every other server is sent its token's header bytes, and
+            # the read ceiling serves answers captured from it.
+            bench.start_servers({QTABLE} | {s.server for s in scenarios})
             if any(s.server == READ_CEILING for s in scenarios):
                 bench.start_read_ceiling(scenarios)
             print("Measuring:", file=sys.stderr, flush=True)
