@@ -41,9 +41,7 @@ AUTH_LIMITS_NOTE = (
 )
 # Smoke runs hash passwords cheaply; a full run keeps argon2's default cost.
 CHEAP_ARGON2 = {"QTABLE_ARGON2_TIME_COST": "1", "QTABLE_ARGON2_MEMORY_KIB": "64"}
-
-
-SMOKE_PREFIX = "qtable_bench_smoke"
+SMOKE_PREFIX = "qtable_bench_smoke"  # PostgreSQL databases of a smoke run, dropped after it
 
 
 class RunBroken(RuntimeError):
@@ -304,7 +302,7 @@ def metadata(config: Config, dbs: Databases, loop_name: str) -> dict[str, Any]:
         "connections": config.connections,
         "warmup_s": config.warmup,
         "duration_s": config.duration,
-        "load_generator": f"asyncio Protocol client, one process, {loop_name}",
+        "load_generator": f"asyncio Protocol client, one process, {loop_name or 'not run'}",
         "python": platform.python_version(),
         "uvicorn": uvicorn.__version__,
         "uvloop": version("uvloop"),
@@ -345,28 +343,12 @@ def parameters(meta: dict[str, Any]) -> str:
     )
 
 
-def run(config: Config) -> int:
-    """Measure every selected scenario; 0 unless the run itself broke."""
-    started = time.monotonic()
-    _clean_environ()
-    scenarios = [s for s in selected(config) if config.db in s.backends]
-    skipped = [s for s in selected(config) if config.db not in s.backends]
-    if config.smoke:
-        from app.core.security import configure_password_hashing
-
-        configure_password_hashing(time_cost=1, memory_kib=64)
-    print(f"Seeding ({config.db})...", file=sys.stderr, flush=True)
-    dbs = prepare(config)
-    limit = max_connections(dbs.full.manifest)
-    if config.connections > limit or config.connections < 2:
-        raise SystemExit(
-            f"--connections must be between 2 and {limit} (the seat scenario's movers)"
-        )
-    results: dict[str, Result] = {
-        s.name: Result.skip(s, f"{s.server} runs on {'/'.join(s.backends)} only") for s in skipped
-    }
-    broken: str | None = None
-    loop_name = ""
+def measure_all(
+    config: Config, dbs: Databases, scenarios: list[Scenario]
+) -> tuple[dict[str, Result], str | None, str]:
+    """Start the servers, measure each scenario in order, stop the servers. Returns the
+    results, why the run broke (None if it did not) and the load generator's event loop."""
+    results: dict[str, Result] = {}
     with ExitStack() as stack:
         bench = Bench(config, dbs, stack)
         try:
@@ -380,20 +362,52 @@ def run(config: Config) -> int:
             for scenario in scenarios:
                 result = bench.measure(scenario)
                 results[scenario.name] = result
-                if result.requests == 0:
-                    raise RunBroken(f"'{scenario.name}' made no requests: {result.error_samples}")
+                idle = [name for name, group in result.groups.items() if not group["requests"]]
+                if idle:
+                    raise RunBroken(
+                        f"'{scenario.name}' made no requests ({', '.join(idle)}): "
+                        f"{result.error_samples}"
+                    )
         except (RunBroken, ServerFailed, client.RequestFailed) as exc:
-            broken = str(exc)
-        loop_name = bench.loop_name
-    if config.smoke and config.db == "postgres":
-        # A smoke run leaves nothing behind; full runs keep their seed for the next run.
-        names = (SMOKE_PREFIX, f"{SMOKE_PREFIX}_solo")
-        seed.drop_postgres(config.postgres_url, [f"{n}{s}" for n in names for s in ("", "_seed")])
-    ordered = [results[s.name] for s in selected(config) if s.name in results]
-    by_name = {s.name: s for s in SCENARIOS}
-    for result in ordered:
-        if result.skipped is None:
-            report.compare(by_name[result.scenario], result, results)
+            return results, str(exc), bench.loop_name
+        except subprocess.TimeoutExpired as exc:
+            return results, f"the load generator did not finish: {exc}", bench.loop_name
+    return results, None, bench.loop_name
+
+
+def run(config: Config) -> int:
+    """Measure every selected scenario; 0 unless the run itself broke."""
+    started = time.monotonic()
+    _clean_environ()
+    chosen = selected(config)
+    scenarios = [s for s in chosen if config.db in s.backends]
+    if config.smoke:
+        from app.core.security import configure_password_hashing
+
+        configure_password_hashing(time_cost=1, memory_kib=64)
+    print(f"Seeding ({config.db})...", file=sys.stderr, flush=True)
+    dbs = prepare(config)
+    try:
+        limit = max_connections(dbs.full.manifest)
+        if config.connections > limit or config.connections < 2:
+            raise SystemExit(
+                f"--connections must be between 2 and {limit} (the seat scenario's movers)"
+            )
+        results, broken, loop_name = measure_all(config, dbs, scenarios)
+    finally:
+        if config.smoke and config.db == "postgres":
+            # A smoke run leaves nothing behind; full runs keep their seed for the next run.
+            names = [
+                f"{n}{s}" for n in (SMOKE_PREFIX, f"{SMOKE_PREFIX}_solo") for s in ("", "_seed")
+            ]
+            seed.drop_postgres(config.postgres_url, names)
+    for s in chosen:
+        if config.db not in s.backends:
+            results[s.name] = Result.skip(s, f"{s.server} runs on {'/'.join(s.backends)} only")
+    ordered = [results[s.name] for s in chosen if s.name in results]
+    for scenario in chosen:
+        if scenario.name in results and results[scenario.name].skipped is None:
+            report.compare(scenario, results[scenario.name], results)
     meta = metadata(config, dbs, loop_name)
     meta["total_seconds"] = time.monotonic() - started
     meta["broken"] = broken

@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -571,13 +572,8 @@ def pristine_sqlite(data_dir: Path, name: str, shape: Shape) -> tuple[Path, Mani
 def working_sqlite(pristine: Path, target: Path) -> str:
     """A fresh copy of the pristine file: every run starts from the same rows."""
     _remove_sqlite(target)
-    target.write_bytes(pristine.read_bytes())
+    shutil.copyfile(pristine, target)
     return sqlite_url(target)
-
-
-def prepare_sqlite(data_dir: Path, name: str, shape: Shape, *, target: Path) -> Seeded:
-    pristine, manifest, seconds = pristine_sqlite(data_dir, name, shape)
-    return Seeded(working_sqlite(pristine, target), manifest, seconds, cached=seconds == 0.0)
 
 
 # PostgreSQL: the seed lives in a template database marked with its key; the working database
