@@ -6,7 +6,7 @@ reservation through the service functions, in write units of work bound to its s
 
 The other restaurants have the same shape, so that the measured one is one tenant among many
 and every query has to find its rows through an index. Building each of them through the
-services too would cost about 1.2 s a restaurant on a 2-core machine (four minutes for 199,
+services too would cost about 1.3 s a restaurant on a 2-core machine (four minutes for 199,
 before a single request is measured), so each is a copy of the measured restaurant's rows
 (the same values the services wrote, its own ids and references) inserted as model rows in a
 write unit of work bound to its own scope: the tenancy guard checks those inserts like any
