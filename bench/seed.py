@@ -570,9 +570,12 @@ def pristine_sqlite(data_dir: Path, name: str, shape: Shape) -> tuple[Path, Mani
 
 
 def working_sqlite(pristine: Path, target: Path) -> str:
-    """A fresh copy of the pristine file: every run starts from the same rows."""
+    """A fresh copy of the pristine file: every run starts from the same rows. Written to disk
+    before it returns, so the kernel is not still flushing it during the first scenarios."""
     _remove_sqlite(target)
     shutil.copyfile(pristine, target)
+    with target.open("rb+") as copy:
+        os.fsync(copy.fileno())
     return sqlite_url(target)
 
 
