@@ -85,6 +85,7 @@ class Run:
         self.stopping = False
         self.fatal: str | None = None
         self.open: set[Connection] = set()
+        self.connecting: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
         self.all_closed = asyncio.Event()
         self.failed = asyncio.Event()
         self.measure_from = 0
@@ -232,7 +233,9 @@ def reconnect(run: Run, group: Group, requests: list[bytes], index: int) -> None
                 run.record(group, False, 0, time.perf_counter_ns(), f"connect failed: {exc!r}")
                 await asyncio.sleep(0.05)
 
-    asyncio.get_running_loop().create_task(go())
+    task = asyncio.get_running_loop().create_task(go())
+    run.connecting.add(task)
+    task.add_done_callback(run.connecting.discard)
 
 
 async def measure(spec: dict[str, Any]) -> dict[str, Any]:
