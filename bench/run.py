@@ -1,0 +1,422 @@
+"""One benchmark run: seed, start every server, capture the answers the read ceiling serves,
+drive each scenario with the load generator, compare, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import client, report, seed, servers
+from bench.ceiling import BODIES_ENV
+from bench.report import Result
+from bench.scenarios import (
+    QTABLE,
+    QTABLE_SOLO,
+    RAW,
+    READ_CEILING,
+    SCENARIOS,
+    WRITE_CEILING,
+    Context,
+    Scenario,
+    max_connections,
+)
+from bench.servers import HOST, ROOT, Server, ServerFailed
+
+# The bench logs in again and again from one address, which the auth limits exist to stop.
+AUTH_LIMIT = "1000000000"
+AUTH_LIMITS_NOTE = (
+    "QTABLE_AUTH_MAX_ATTEMPTS_PER_CLIENT and QTABLE_AUTH_MAX_FAILURES_PER_EMAIL are raised to "
+    f"{AUTH_LIMIT}: the bench logs in repeatedly from one address"
+)
+# Smoke runs hash passwords cheaply; a full run keeps argon2's default cost.
+CHEAP_ARGON2 = {"QTABLE_ARGON2_TIME_COST": "1", "QTABLE_ARGON2_MEMORY_KIB": "64"}
+SMOKE_PREFIX = "qtable_bench_smoke"  # PostgreSQL databases of a smoke run, dropped after it
+
+
+class RunBroken(RuntimeError):
+    """The run could not measure (a server did not start, a scenario made no requests)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str  # "sqlite" or "postgres"
+    postgres_url: str
+    shape: seed.Shape
+    connections: int
+    warmup: float
+    duration: float
+    data_dir: Path
+    json_path: Path
+    smoke: bool
+    only: tuple[str, ...] = ()
+
+
+@dataclass
+class Databases:
+    full: seed.Seeded
+    solo: seed.Seeded
+    write_ceiling: str | None  # SQLite file of the write ceiling
+    copy_seconds: float
+    version: str  # of the database engine
+
+
+def prepare(config: Config) -> Databases:
+    """The working databases, fresh from the cached (or newly built) seed."""
+    if config.db == "postgres":
+        prefix = SMOKE_PREFIX if config.smoke else "qtable_bench"
+        started = time.perf_counter()
+        full = seed.prepare_postgres(
+            config.postgres_url, config.data_dir, prefix, config.shape, cache=not config.smoke
+        )
+        solo = seed.prepare_postgres(
+            config.postgres_url,
+            config.data_dir,
+            f"{prefix}_solo",
+            config.shape.solo(),
+            cache=not config.smoke,
+        )
+        copies = time.perf_counter() - started - full.seconds - solo.seconds
+        version = f"postgres {seed.postgres_version(config.postgres_url)}"
+        return Databases(full, solo, None, copies, version)
+    pristine, manifest, seconds = seed.pristine_sqlite(config.data_dir, "full", config.shape)
+    solo_pristine, solo_manifest, solo_seconds = seed.pristine_sqlite(
+        config.data_dir, "solo", config.shape.solo()
+    )
+    copying = time.perf_counter()
+    full = seed.Seeded(
+        seed.working_sqlite(pristine, config.data_dir / "work-full.db"),
+        manifest,
+        seconds,
+        cached=seconds == 0.0,
+    )
+    solo = seed.Seeded(
+        seed.working_sqlite(solo_pristine, config.data_dir / "work-solo.db"),
+        solo_manifest,
+        solo_seconds,
+        cached=solo_seconds == 0.0,
+    )
+    ceiling_db = config.data_dir / "work-write-ceiling.db"
+    seed.working_sqlite(pristine, ceiling_db)
+    copies = time.perf_counter() - copying
+    return Databases(full, solo, str(ceiling_db), copies, f"sqlite {sqlite3.sqlite_version}")
+
+
+def _qtable_env(url: str, smoke: bool) -> dict[str, str]:
+    env = {
+        "QTABLE_DATABASE_URL": url,
+        "QTABLE_ENV": "production",
+        "QTABLE_JWT_SECRET": secrets.token_urlsafe(36),  # 48 characters
+        "QTABLE_SQLITE_SYNCHRONOUS": "FULL",
+        "QTABLE_AUTH_MAX_ATTEMPTS_PER_CLIENT": AUTH_LIMIT,
+        "QTABLE_AUTH_MAX_FAILURES_PER_EMAIL": AUTH_LIMIT,
+    }
+    return {**env, **CHEAP_ARGON2} if smoke else env
+
+
+def _clean_environ() -> None:
+    """Servers inherit this process's environment: a QTABLE_* setting left in the shell
+    (a log level, a pool size) must not change what is measured."""
+    for name in [n for n in os.environ if n.startswith("QTABLE_")]:
+        del os.environ[name]
+
+
+class Bench:
+    def __init__(self, config: Config, dbs: Databases, stack: ExitStack) -> None:
+        self.config = config
+        self.dbs = dbs
+        self.stack = stack
+        self.servers: dict[str, Server] = {}
+        self.tokens: dict[str, client.Token] = {}
+        self.manifests = {QTABLE: dbs.full.manifest, QTABLE_SOLO: dbs.solo.manifest}
+        self.loop_name = ""
+
+    def log(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    # -- servers ---------------------------------------------------------------------------
+
+    def _start(self, name: str, command: list[str], env: dict[str, str], port: int) -> None:
+        server = servers.start(
+            name, command, env, self.config.data_dir / "logs" / f"{name}.log", port
+        )
+        self.stack.callback(servers.stop, server)
+        self.servers[name] = server
+
+    def start_servers(self, needed: set[str]) -> None:
+        ports = {name: servers.free_port() for name in (RAW, QTABLE, QTABLE_SOLO, WRITE_CEILING)}
+        if RAW in needed:
+            command = [sys.executable, "-m", "bench.raw_server", "--port", str(ports[RAW])]
+            self._start(RAW, command, {}, ports[RAW])
+        for name, url in ((QTABLE, self.dbs.full.url), (QTABLE_SOLO, self.dbs.solo.url)):
+            if name in needed:
+                command = servers.uvicorn_command("app.main:create_app", ports[name])
+                self._start(name, command, _qtable_env(url, self.config.smoke), ports[name])
+        if WRITE_CEILING in needed and self.dbs.write_ceiling:
+            env = {
+                "BENCH_WRITE_DB": self.dbs.write_ceiling,
+                "BENCH_RESTAURANT_ID": str(self.dbs.full.manifest.restaurant_id),
+                "BENCH_SQLITE_SYNCHRONOUS": "FULL",
+            }
+            command = servers.uvicorn_command(
+                "bench.write_ceiling:create_app", ports[WRITE_CEILING]
+            )
+            self._start(WRITE_CEILING, command, env, ports[WRITE_CEILING])
+        for server in self.servers.values():
+            servers.wait_ready(server)
+
+    def start_read_ceiling(self, scenarios: list[Scenario]) -> None:
+        """Capture QTable's answer for every scenario the read ceiling mirrors, then start the
+        read ceiling serving those bytes."""
+        ctx = self.context(QTABLE)
+        bodies = {}
+        for scenario in scenarios:
+            if scenario.serves is None:
+                continue
+            source = next(s for s in SCENARIOS if s.name == scenario.serves)
+            request = source.groups[0].requests(ctx, 0)[0]
+            status, body = client.send(
+                self.servers[QTABLE].port,
+                request.method,
+                request.path,
+                body=request.body,
+                token=self.token(QTABLE).value,
+            )
+            if status != source.groups[0].expected:
+                raise RunBroken(f"capturing '{source.name}': {status} {body[:300]!r}")
+            bodies[source.slug] = body.decode("latin-1")
+        path = self.config.data_dir / "ceiling-bodies.json"
+        path.write_text(json.dumps(bodies))
+        port = servers.free_port()
+        command = servers.uvicorn_command("bench.ceiling:create_app", port)
+        self._start(READ_CEILING, command, {BODIES_ENV: str(path)}, port)
+        servers.wait_ready(self.servers[READ_CEILING], "/empty")
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def token(self, server: str) -> client.Token:
+        """The measured owner's access token on that QTable server, logged in again when it
+        would expire before the next scenario ends (access tokens last 15 minutes)."""
+        needed = self.config.warmup + self.config.duration + 60
+        token = self.tokens.get(server)
+        if token is None or not token.lasts(needed):
+            manifest = self.manifests[server]
+            token = client.login(self.servers[server].port, manifest.email, manifest.password)
+            self.tokens[server] = token
+        return token
+
+    def context(self, server: str) -> Context:
+        manifest = self.manifests.get(server, self.dbs.full.manifest)
+        return Context(manifest, self.config.connections)
+
+    # -- measuring -------------------------------------------------------------------------
+
+    def measure(self, scenario: Scenario) -> Result:
+        server = self.servers[scenario.server]
+        # Ceilings get the same header bytes as the QTable requests they mirror.
+        token = self.token(QTABLE_SOLO if scenario.server == QTABLE_SOLO else QTABLE).value
+        ctx = self.context(scenario.server)
+        host = f"{HOST}:{server.port}"
+        groups = []
+        connections = {}
+        for group in scenario.groups:
+            count = group.connections(ctx)
+            connections[group.name] = count
+            groups.append(
+                {
+                    "name": group.name,
+                    "expected": group.expected,
+                    "connections": [
+                        [r.encode(host, token).decode("latin-1") for r in group.requests(ctx, i)]
+                        for i in range(count)
+                    ],
+                }
+            )
+        spec = {
+            "host": HOST,
+            "port": server.port,
+            "warmup": self.config.warmup,
+            "duration": self.config.duration,
+            "groups": groups,
+        }
+        spec_path = self.config.data_dir / "load-spec.json"
+        spec_path.write_text(json.dumps(spec))
+        self.log(f"  {scenario.name} ({', '.join(f'{n} {k}' for k, n in connections.items())})")
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.load", str(spec_path)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=self.config.warmup + self.config.duration + 120,
+            preexec_fn=servers.die_with_parent,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RunBroken(f"the load generator failed:\n{done.stderr.decode()[-2000:]}")
+        outcome = json.loads(done.stdout)
+        self.loop_name = outcome["loop"]
+        if outcome["fatal"]:
+            raise RunBroken(f"{scenario.name}: {outcome['fatal']}")
+        if server.process.poll() is not None:
+            raise ServerFailed(f"{server.name} exited during '{scenario.name}':\n{server.tail()}")
+        return Result.measured(
+            scenario, connections, outcome["groups"], outcome["client_cpu_percent"]
+        )
+
+
+def selected(config: Config) -> list[Scenario]:
+    chosen = [s for s in SCENARIOS if not config.only or s.name in config.only]
+    unknown = set(config.only) - {s.name for s in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def metadata(config: Config, dbs: Databases, loop_name: str) -> dict[str, Any]:
+    import fastapi
+    import sqlalchemy
+    import uvicorn
+
+    def version(module: str) -> str | None:
+        try:
+            return str(__import__(module).__version__)
+        except (ImportError, AttributeError):
+            return None
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=False
+    )
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "db": config.db,
+        "smoke": config.smoke,
+        "connections": config.connections,
+        "warmup_s": config.warmup,
+        "duration_s": config.duration,
+        "load_generator": f"asyncio Protocol client, one process, {loop_name or 'not run'}",
+        "python": platform.python_version(),
+        "uvicorn": uvicorn.__version__,
+        "uvloop": version("uvloop"),
+        "httptools": version("httptools"),
+        "fastapi": fastapi.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "database": dbs.version,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "commit": commit.stdout.decode().strip() or None,
+        "shape": dict(config.shape.__dict__),
+        "seed_seconds": dbs.full.seconds + dbs.solo.seconds,
+        "seed_cached": dbs.full.cached and dbs.solo.cached,
+        "working_copy_seconds": dbs.copy_seconds,
+        "rows": dbs.full.manifest.rows,
+        "auth_limits": AUTH_LIMITS_NOTE,
+    }
+
+
+def parameters(meta: dict[str, Any]) -> str:
+    seeding = (
+        "cached seed reused" if meta["seed_cached"] else f"seeded in {meta['seed_seconds']:.1f} s"
+    )
+    rows = ", ".join(f"{k} {v}" for k, v in meta["rows"].items())
+    return "\n".join(
+        [
+            f"- db: {meta['db']} ({seeding}; "
+            f"working copies in {meta['working_copy_seconds']:.1f} s)",
+            f"- rows: {rows}",
+            f"- connections: {meta['connections']}, warm-up {meta['warmup_s']} s, "
+            f"measured {meta['duration_s']} s per scenario",
+            f"- load generator: {meta['load_generator']}",
+            f"- python {meta['python']}, uvicorn {meta['uvicorn']} (uvloop {meta['uvloop']}, "
+            f"httptools {meta['httptools']}), fastapi {meta['fastapi']}, "
+            f"sqlalchemy {meta['sqlalchemy']}, {meta['database']}, {meta['cpus']} CPUs",
+            f"- {meta['auth_limits']}",
+        ]
+    )
+
+
+def measure_all(
+    config: Config, dbs: Databases, scenarios: list[Scenario]
+) -> tuple[dict[str, Result], str | None, str]:
+    """Start the servers, measure each scenario in order, stop the servers. Returns the
+    results, why the run broke (None if it did not) and the load generator's event loop."""
+    results: dict[str, Result] = {}
+    with ExitStack() as stack:
+        bench = Bench(config, dbs, stack)
+        try:
+            print("Starting servers...", file=sys.stderr, flush=True)
+            # QTable always runs: every other server is sent its token's header bytes, and
+            # the read ceiling serves answers captured from it.
+            bench.start_servers({QTABLE} | {s.server for s in scenarios})
+            if any(s.server == READ_CEILING for s in scenarios):
+                bench.start_read_ceiling(scenarios)
+            print("Measuring:", file=sys.stderr, flush=True)
+            for scenario in scenarios:
+                result = bench.measure(scenario)
+                results[scenario.name] = result
+                idle = [name for name, group in result.groups.items() if not group["requests"]]
+                if idle:
+                    raise RunBroken(
+                        f"'{scenario.name}' made no requests ({', '.join(idle)}): "
+                        f"{result.error_samples}"
+                    )
+        except (RunBroken, ServerFailed, client.RequestFailed) as exc:
+            return results, str(exc), bench.loop_name
+        except subprocess.TimeoutExpired as exc:
+            return results, f"the load generator did not finish: {exc}", bench.loop_name
+    return results, None, bench.loop_name
+
+
+def run(config: Config) -> int:
+    """Measure every selected scenario; 0 unless the run itself broke."""
+    started = time.monotonic()
+    _clean_environ()
+    chosen = selected(config)
+    scenarios = [s for s in chosen if config.db in s.backends]
+    if config.smoke:
+        from app.core.security import configure_password_hashing
+
+        configure_password_hashing(time_cost=1, memory_kib=64)
+    print(f"Seeding ({config.db})...", file=sys.stderr, flush=True)
+    dbs = prepare(config)
+    try:
+        limit = max_connections(dbs.full.manifest)
+        if config.connections > limit or config.connections < 2:
+            raise SystemExit(
+                f"--connections must be between 2 and {limit} (the seat scenario's movers)"
+            )
+        results, broken, loop_name = measure_all(config, dbs, scenarios)
+    finally:
+        if config.smoke and config.db == "postgres":
+            # A smoke run leaves nothing behind; full runs keep their seed for the next run.
+            names = [
+                f"{n}{s}" for n in (SMOKE_PREFIX, f"{SMOKE_PREFIX}_solo") for s in ("", "_seed")
+            ]
+            seed.drop_postgres(config.postgres_url, names)
+    for s in chosen:
+        if config.db not in s.backends:
+            results[s.name] = Result.skip(s, f"{s.server} runs on {'/'.join(s.backends)} only")
+    ordered = [results[s.name] for s in chosen if s.name in results]
+    for scenario in chosen:
+        if scenario.name in results and results[scenario.name].skipped is None:
+            report.compare(scenario, results[scenario.name], results)
+    meta = metadata(config, dbs, loop_name)
+    meta["total_seconds"] = time.monotonic() - started
+    meta["broken"] = broken
+    print(f"## QTable benchmark ({config.db})\n")
+    print(parameters(meta) + f"\n- total wall time: {meta['total_seconds']:.0f} s\n")
+    print(report.table(ordered))
+    report.write_json(config.json_path, meta, ordered)
+    print(f"\nJSON: {config.json_path}")
+    if broken:
+        print(f"\nThe run broke: {broken}", file=sys.stderr)
+        return 1
+    return 0

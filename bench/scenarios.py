@@ -1,0 +1,292 @@
+"""The scenarios, in the order they run: a registry that later scenarios (the dashboard, the
+batch, a WebSocket rush hour) join by appending an entry.
+
+A scenario names the server it drives, its connection groups (how many connections, each
+one's own cycle of requests, the status every answer must have), what it is compared to, and
+its target. Reads come before writes: writes change the database, and every run starts from
+the pristine seed again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from bench.seed import Manifest
+
+API = "/api/v1"
+
+# Servers a scenario may drive (started by bench.__main__).
+RAW = "raw"  # bench.raw_server: the load generator's own ceiling
+QTABLE = "qtable"  # QTable on the full database
+QTABLE_SOLO = "qtable-solo"  # QTable on the database holding only the measured restaurant
+READ_CEILING = "read-ceiling"  # bench.ceiling
+WRITE_CEILING = "write-ceiling"  # bench.write_ceiling (SQLite only)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: Any = None  # sent as JSON
+    auth: bool = True  # with the measured owner's bearer token
+
+    def encode(self, host: str, token: str | None) -> bytes:
+        """The request's bytes, built once before the measurement."""
+        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}"]
+        if self.auth and token:
+            lines.append(f"Authorization: Bearer {token}")
+        payload = b""
+        if self.body is not None:
+            payload = json.dumps(self.body, separators=(",", ":")).encode()
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+@dataclass(frozen=True)
+class Context:
+    """What request generators may use: the measured restaurant's rows, the run's size."""
+
+    manifest: Manifest
+    connections: int
+
+
+Requests = Callable[[Context, int], list[Request]]  # connection index -> its request cycle
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    requests: Requests
+    expected: int = 200
+    connections: Callable[[Context], int] = lambda ctx: ctx.connections
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ratio``: req/s over the reference's, at least ``value``; ``growth``: the reference's
+    p50 over this one's, at most ``value``; ``p99``: at most ``value`` ms; ``rate``: at least
+    ``value`` req/s."""
+
+    kind: Literal["ratio", "growth", "p99", "rate"]
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    server: str
+    groups: tuple[Group, ...]
+    reference: str | None = None  # the scenario it is compared to (its ceiling)
+    target: Target | None = None
+    also: str | None = None  # a second ceiling shown in the notes
+    serves: str | None = None  # read ceilings: the QTable scenario whose answer is served
+    primary: str | None = None  # the group the row reports (default: the first)
+    backends: tuple[str, ...] = ("sqlite", "postgres")
+    description: str = field(default="", compare=False)
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace(" ", "-")
+
+    @property
+    def main_group(self) -> str:
+        return self.primary or self.groups[0].name
+
+
+# ----- request generators --------------------------------------------------------------------
+
+
+def _get_guest(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", f"{API}/guests/{ctx.manifest.waiting[i % len(ctx.manifest.waiting)]}")]
+
+
+def _list_tables(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", f"{API}/tables?limit=200")]
+
+
+def _list_guests(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", f"{API}/guests?limit=200")]
+
+
+def _create_guest(ctx: Context, i: int) -> list[Request]:
+    body = {
+        "name": f"Walk-in {i}",
+        "partySize": 2,
+        "phone": "+33612345678",
+        "quotedWaitMinutes": 15,
+        "notes": "Asked for the terrace",
+    }
+    return [Request("POST", f"{API}/guests", body)]
+
+
+def _seat(ctx: Context, i: int) -> list[Request]:
+    """Connection i moves its own seated guest between its own two free tables: every request
+    is a real move (the old table freed, the new one taken)."""
+    guest, first, second = ctx.manifest.movers[i]
+    path = f"{API}/guests/{guest}/seat"
+    return [Request("POST", path, {"tableId": first}), Request("POST", path, {"tableId": second})]
+
+
+def _patch_guest(ctx: Context, i: int) -> list[Request]:
+    """Each connection its own guest; the notes alternate, so every PATCH changes the row (a
+    PATCH that changes nothing writes nothing)."""
+    waiting = ctx.manifest.waiting
+    path = f"{API}/guests/{waiting[-1 - i % len(waiting)]}"
+    return [Request("PATCH", path, {"notes": f"Window table, please ({n})"}) for n in "ab"]
+
+
+def _login(ctx: Context, i: int) -> list[Request]:
+    body = {"email": ctx.manifest.email, "password": ctx.manifest.password}
+    return [Request("POST", f"{API}/auth/login", body, auth=False)]
+
+
+def _mixed_reads(ctx: Context, i: int) -> list[Request]:
+    return [*_get_guest(ctx, i), *_list_tables(ctx, i)]
+
+
+def _logins(ctx: Context) -> int:
+    """10 of 16 connections log in (the same share at any --connections), at least one."""
+    return max(1, min(ctx.connections - 1, round(ctx.connections * 10 / 16)))
+
+
+def _same_bytes(scenario: Scenario) -> Scenario:
+    """The read ceiling answering, byte for byte, what QTable answered for ``scenario``."""
+
+    source = scenario.groups[0].requests
+
+    def requests(ctx: Context, i: int) -> list[Request]:
+        return [replace(r, path=f"/same/{scenario.slug}") for r in source(ctx, i)]
+
+    return Scenario(
+        name=f"ceiling {scenario.name}",
+        server=READ_CEILING,
+        groups=(Group("main", requests),),
+        serves=scenario.name,
+        description=f"the read ceiling answering the bytes QTable gave for '{scenario.name}'",
+    )
+
+
+def _write_ceiling(scenario: Scenario) -> Scenario:
+    """The write ceiling taking the very same requests as ``scenario``."""
+    return Scenario(
+        name=f"ceiling {scenario.name}",
+        server=WRITE_CEILING,
+        groups=scenario.groups,
+        backends=("sqlite",),
+        description=f"the same rows written as '{scenario.name}', through sqlite3",
+    )
+
+
+# ----- the registry --------------------------------------------------------------------------
+
+EMPTY = Scenario(
+    "ceiling {}",
+    READ_CEILING,
+    (Group("main", lambda ctx, i: [Request("GET", "/empty")]),),
+    description="GET /empty on the read ceiling: the reference",
+)
+GET_GUEST = Scenario(
+    "get guest",
+    QTABLE,
+    (Group("main", _get_guest),),
+    reference=EMPTY.name,
+    target=Target("ratio", 1 / 3, "≥ 1/3"),
+    also="ceiling get guest",
+)
+LIST_TABLES = Scenario(
+    "list tables",
+    QTABLE,
+    (Group("main", _list_tables),),
+    reference="ceiling list tables",
+    target=Target("ratio", 1 / 5, "≥ 1/5"),
+)
+LIST_GUESTS = Scenario(
+    "list guests",
+    QTABLE,
+    (Group("main", _list_guests),),
+    reference="ceiling list guests",
+    target=Target("ratio", 1 / 5, "≥ 1/5"),
+)
+CREATE_GUEST = Scenario(
+    "create guest",
+    QTABLE,
+    (Group("main", _create_guest, expected=201),),
+    reference="ceiling create guest",
+    target=Target("ratio", 1 / 4, "≥ 1/4"),
+)
+SEAT = Scenario(
+    "seat",
+    QTABLE,
+    (Group("main", _seat),),
+    reference="ceiling seat",
+    target=Target("ratio", 1 / 4, "≥ 1/4"),
+)
+PATCH_GUEST = Scenario(
+    "patch guest",
+    QTABLE,
+    (Group("main", _patch_guest),),
+    reference="ceiling patch guest",
+    target=Target("ratio", 1 / 4, "≥ 1/4"),
+)
+
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        "load generator",
+        RAW,
+        (Group("main", lambda ctx, i: [Request("GET", "/empty")]),),
+        target=Target("rate", 7000, "≥ 7000 req/s"),
+        description="the load generator against a server that only answers: its own ceiling",
+    ),
+    EMPTY,
+    Scenario(
+        "healthz",
+        QTABLE,
+        (Group("main", lambda ctx, i: [Request("GET", "/healthz", auth=False)]),),
+        reference=EMPTY.name,
+    ),
+    _same_bytes(GET_GUEST),
+    GET_GUEST,
+    _same_bytes(LIST_TABLES),
+    LIST_TABLES,
+    _same_bytes(LIST_GUESTS),
+    LIST_GUESTS,
+    Scenario(
+        "growth",
+        QTABLE_SOLO,
+        LIST_GUESTS.groups,
+        reference=LIST_GUESTS.name,
+        target=Target("growth", 1.5, "≤ 1.5"),
+        description="list guests on a database holding only the measured restaurant; "
+        "ratio = p50 with all restaurants / p50 alone",
+    ),
+    Scenario(
+        "logins",
+        QTABLE,
+        (
+            Group("login", _login, connections=_logins),
+            Group("reads", _mixed_reads, connections=lambda ctx: ctx.connections - _logins(ctx)),
+        ),
+        target=Target("p99", 100.0, "p99 ≤ 100 ms"),
+        primary="reads",
+        description="get guest and list tables while other connections log in (argon2)",
+    ),
+    _write_ceiling(CREATE_GUEST),
+    CREATE_GUEST,
+    _write_ceiling(SEAT),
+    SEAT,
+    _write_ceiling(PATCH_GUEST),
+    PATCH_GUEST,
+]
+
+
+def by_name() -> dict[str, Scenario]:
+    return {s.name: s for s in SCENARIOS}
+
+
+def max_connections(manifest: Manifest) -> int:
+    """The seat scenario needs a seated guest and two free tables per connection."""
+    return len(manifest.movers)
