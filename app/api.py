@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.auth.router import auth_required
@@ -25,9 +25,15 @@ DOMAIN_ROUTERS = (
     reservations_router,
 )
 
-api_router = APIRouter(prefix=API_PREFIX)
-for _router in DOMAIN_ROUTERS:
-    api_router.include_router(_router)
+
+def include_routers(app: FastAPI) -> None:
+    """Each domain router straight into the app, under the API prefix. One level of
+    inclusion: FastAPI matches a request against every route of every router it passes
+    through, once to match and again to dispatch, so a nested /api/v1 router doubled the
+    routing cost of every request."""
+    app.include_router(health_router)
+    for router in DOMAIN_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
 
 
 def route_templates() -> dict[str, str]:

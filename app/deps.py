@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized, field_error
@@ -31,6 +31,14 @@ async def _settings(connection: HTTPConnection) -> Settings:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
+# The user a token names, in the restaurant it names: what must still match its claims.
+_TOKEN_USER = rows.RowQuery(
+    select(User.role, User.token_generation).where(
+        User.id == bindparam("id"), User.restaurant_id == bindparam(rows.SCOPE_PARAM)
+    )
+)
+
+
 async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:
     """Verify an access token against the current user row; any doubt is a 401."""
     if not token:
@@ -44,12 +52,7 @@ async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -
     # as password hashing.
     claimed = _make_scope(claims.restaurant_id, claims.user_id, claims.role)
     found = await rows.fetch(
-        uow,
-        claimed,
-        select(User.role, User.token_generation).where(
-            User.id == claims.user_id, User.restaurant_id == claims.restaurant_id
-        ),
-        in_transaction=False,
+        uow, claimed, _TOKEN_USER, {"id": claims.user_id}, in_transaction=False
     )
     if not found or found[0][0] != claims.role or found[0][1] != claims.generation:
         raise Unauthorized("The access token is no longer valid")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import api_router, health_router, route_templates
+from app.api import include_routers, route_templates
 from app.auth.rate_limit import AuthRateLimiter
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -70,6 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         route_templates=route_templates(),
     )
-    app.include_router(health_router)
-    app.include_router(api_router)
+    include_routers(app)
     return app

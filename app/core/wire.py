@@ -29,16 +29,15 @@ _encoders: dict[tuple[type[BaseModel], tuple[str, ...]], RowEncoder] = {}
 
 def timestamp(value: Any) -> str:
     """A stored instant as JSON: SQLite's naive UTC text or an aware datetime."""
+    if value.__class__ is str:
+        # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLAlchemy stores it on SQLite (always UTC);
+        # pydantic leaves out a fraction of zero.
+        if len(value) == 19 or value.endswith(".000000"):
+            return '"' + value[:10] + "T" + value[11:19] + 'Z"'
+        return '"' + value[:10] + "T" + value[11:] + 'Z"'
     if value is None:
         return "null"
-    if value.__class__ is str:
-        # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLAlchemy stores it on SQLite (always UTC).
-        fraction = value[19:]
-        if fraction.strip(".0") == "":
-            fraction = ""
-        return f'"{value[:10]}T{value[11:19]}{fraction}Z"'
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return f'"{text}Z"'
+    return '"' + value.astimezone(UTC).replace(tzinfo=None).isoformat() + 'Z"'
 
 
 def _text(value: Any) -> str:
@@ -103,20 +102,36 @@ def row_encoder(schema: type[BaseModel], columns: Sequence[str]) -> RowEncoder:
     return encoder
 
 
+# How each kind is written inline in the generated encoder: ``{}`` is the row value. Calls
+# are what an encoder spends its time on, so plain values are formatted in place.
+_INLINE = {
+    ("integer", False): "{{{v}}}",
+    ("integer", True): "{{_null if {v} is None else {v}}}",
+    ("text", False): "{{_esc({v})}}",
+    ("text", True): "{{_null if {v} is None else _esc({v})}}",
+}
+
+
 def _build(schema: type[BaseModel], columns: tuple[str, ...]) -> RowEncoder:
     position = {name: index for index, name in enumerate(columns)}
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"_esc": encode_basestring, "_null": "null"}
     parts = []
     for name, field in schema.model_fields.items():
         if name not in position:
             raise TypeError(f"{schema.__name__}.{name} is not among the selected columns")
-        kind, _nullable = _kind(field.annotation)
-        writer = f"_w_{kind}"
-        namespace[writer] = _WRITERS[kind]
+        kind, nullable = _kind(field.annotation)
+        value = f"row[{position[name]}]"
+        inline = _INLINE.get((kind, nullable))
+        if inline is not None:
+            written = inline.format(v=value)
+        else:
+            writer = f"_w_{kind}"
+            namespace[writer] = _WRITERS[kind]
+            written = f"{{{writer}({value})}}"
         alias = field.serialization_alias or field.alias or name
-        label = encode_basestring(alias)
-        parts.append(f"{label}:{{{writer}(row[{position[name]}])}}")
-    source = "def encode(row):\n    return f'{{" + ",".join(parts).replace("'", "\\'") + "}}'\n"
+        parts.append(encode_basestring(alias) + ":" + written)
+    # Names are identifiers and values are expressions: no quote of the f-string's own kind.
+    source = "def encode(row):\n    return f'{{" + ",".join(parts) + "}}'\n"
     exec(compile(source, f"<row encoder {schema.__name__}>", "exec"), namespace)  # noqa: S102
     encoder: RowEncoder = namespace["encode"]
     return encoder

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import Select, bindparam, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, object_session
 
 from app.core.errors import NotFound, PreconditionFailed
@@ -129,6 +129,21 @@ async def page_of(
     return JSONBody(page_body(items, next_cursor))
 
 
+_BY_ID: dict[type[Any], rows.RowQuery] = {}
+
+
+def _by_id(model: type[Any]) -> rows.RowQuery:
+    query = _BY_ID.get(model)
+    if query is None:
+        query = _BY_ID[model] = rows.RowQuery(
+            select(*columns_of(model)).where(
+                model.id == bindparam("id"),
+                model.restaurant_id == bindparam(rows.SCOPE_PARAM),
+            )
+        )
+    return query
+
+
 async def read_one(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], schema: type[BaseModel], row_id: int
 ) -> JSONBody:
@@ -137,11 +152,8 @@ async def read_one(
     label = getattr(model, "__label__", model.__name__)
     if row_id not in INT64:
         raise NotFound(f"{label} {row_id} not found")
-    stmt = select(*columns_of(model)).where(
-        model.id == row_id,  # type: ignore[attr-defined]
-        model.restaurant_id == scope.restaurant_id,
-    )
-    found = await rows.fetch(uow, scope, stmt)
+    query = _by_id(model)
+    found = await rows.fetch(uow, scope, query, {"id": row_id})
     if not found:
         raise NotFound(f"{label} {row_id} not found")
-    return JSONBody(row_encoder(schema, rows.columns(stmt))(found[0]).encode())
+    return JSONBody(row_encoder(schema, query.columns)(found[0]).encode())
