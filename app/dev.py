@@ -50,7 +50,13 @@ def main() -> None:
         print(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
     print(f"  Swagger UI: http://{args.host}:{args.port}/docs", flush=True)
     uvicorn.run(
-        "app.main:create_app", factory=True, host=args.host, port=args.port, proxy_headers=True
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        # QTable writes one access line per request itself, with its request id.
+        access_log=False,
     )
 
 

@@ -57,10 +57,11 @@ def die_with_parent() -> None:
 
 def uvicorn_command(app: str, port: int) -> list[str]:
     """How every server under test is started: uvicorn (uvloop and httptools when installed),
-    one worker, an app factory."""
+    one worker, an app factory, and uvicorn's own access log off, as QTable is deployed
+    (it writes its own access line, with the request id)."""
     return [
         sys.executable, "-m", "uvicorn", app, "--factory",
-        "--host", HOST, "--port", str(port), "--workers", "1",
+        "--host", HOST, "--port", str(port), "--workers", "1", "--no-access-log",
     ]  # fmt: skip
 
 

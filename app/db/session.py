@@ -45,10 +45,35 @@ class Database:
             self.write_engine, expire_on_commit=False, autoflush=False
         )
 
+        # SQLite: one connection serves every read outside a transaction (app.db.rows). Each
+        # such read runs and fetches on the loop's thread without yielding, so reads cannot
+        # interleave on it, and it spares each request a pool checkout. It comes from a pool
+        # of its own, made like the engine's (same connect hooks, so the same pragmas).
+        self._reader_pool = (
+            engine.sync_engine.pool.recreate() if engine.dialect.name == "sqlite" else None
+        )
+        self._reader: Any = None
+
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write_sessions if write else self._read_sessions)()
 
+    @property
+    def shares_a_reader(self) -> bool:
+        return self._reader_pool is not None
+
+    async def reader(self) -> Any:
+        """The shared read connection's driver connection (SQLite only)."""
+        if self._reader is None:
+            assert self._reader_pool is not None
+            self._reader = await greenlet_spawn(self._reader_pool.connect)
+        return self._reader.driver_connection
+
     async def dispose(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await greenlet_spawn(reader.close)
+        if self._reader_pool is not None:
+            await greenlet_spawn(self._reader_pool.dispose)
         await self.engine.dispose()
 
 
@@ -100,6 +125,9 @@ class UnitOfWork:
         A read unit of work checks it out once and keeps it until :meth:`close`: one pool
         checkout per request. A write unit of work gives it back at once, so that no
         connection is held during slow work (password hashing) before its transaction."""
+        if self.db.shares_a_reader:
+            yield await self.db.reader()
+            return
         if self._raw is not None:
             yield self._raw.driver_connection
             return

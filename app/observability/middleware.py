@@ -3,6 +3,7 @@ strings, metrics, access log, and the envelope for errors that nothing else caug
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -21,6 +22,7 @@ from app.core.errors import (
     is_database_unavailable,
     log_database_unavailable,
 )
+from app.core.logging import SAFE_MESSAGE
 from app.core.text import is_clean, text_error_detail
 
 logger = logging.getLogger("qtable.access")
@@ -34,6 +36,15 @@ LATENCY = Histogram(
 )
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Request ids: a random prefix per process and a counter, unique without a syscall per
+# request (uuid4 reads the system's random source each time).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ids = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):016x}"
 
 
 class _BodyTooLarge(HTTPException):
@@ -102,7 +113,7 @@ class RequestMiddleware:
             return
         headers = dict(scope.get("headers") or ())
         sent_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent_id if _VALID_REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+        request_id = sent_id if _VALID_REQUEST_ID.match(sent_id) else _next_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status_holder = {"status": 500, "started": False}
@@ -200,6 +211,7 @@ class RequestMiddleware:
             status,
             seconds * 1000,
             extra={
+                SAFE_MESSAGE: True,
                 "request_id": request_id,
                 "method": method,
                 "route": template,

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, text
-from uvicorn.logging import AccessFormatter, DefaultFormatter
+from uvicorn.logging import DefaultFormatter
 
 from app.core.logging import JsonFormatter, RedactingFilter, format_exception, redact
 from app.models import User
@@ -158,19 +158,30 @@ def test_a_database_error_is_logged_without_its_text() -> None:
 
 
 def test_uvicorn_records_are_redacted_before_any_handler() -> None:
-    """uvicorn's own formatters still get the arguments they unpack."""
-    access = logging.LogRecord(
+    """uvicorn's own formatters still get the arguments they unpack. Its access line for an
+    HTTP request is dropped: QTable's own access line (with the request id) has logged it."""
+    http = logging.LogRecord(
         "uvicorn.access",
         logging.INFO,
         __file__,
         1,
         '%s - "%s %s HTTP/%s" %d',
-        ("1.2.3.4:5", "GET", "/api/v1/ws?token=eyJa.eyJb.c&x=1", "1.1", 101),
+        ("1.2.3.4:5", "GET", "/api/v1/guests?token=eyJa.eyJb.c&x=1", "1.1", 200),
         None,
     )
-    assert RedactingFilter().filter(access)
-    line = AccessFormatter(use_colors=False).format(access)
-    assert "eyJa" not in line and "x=1" in line and "101" in line
+    assert not RedactingFilter().filter(http)
+    handshake = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("1.2.3.4:5", "/api/v1/ws?token=eyJa.eyJb.c&x=1"),
+        None,
+    )
+    assert RedactingFilter().filter(handshake)
+    line = DefaultFormatter(use_colors=False).format(handshake)
+    assert "eyJa" not in line and "x=1" in line and "accepted" in line
 
     try:
         raise RuntimeError("Bearer s3cr3t-token")
