@@ -15,14 +15,16 @@ from app.tables.router import router as tables_router
 from app.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
+# In order of traffic: FastAPI tries each router's routes in turn, ~1 us a route, so the
+# floor's routes come first. Their prefixes differ, so the order decides nothing else.
 DOMAIN_ROUTERS = (
+    guests_router,
+    tables_router,
+    reservations_router,
+    restaurant_router,
+    users_router,
     auth_router,
     auth_required,
-    users_router,
-    restaurant_router,
-    tables_router,
-    guests_router,
-    reservations_router,
 )
 
 

@@ -62,10 +62,9 @@ async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -
 async def current_scope(
     request: Request,
     uow: UnitOfWorkDep,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(_bearer)],
 ) -> RestaurantScope:
-    scope = await authenticate(token, uow, settings)
+    scope = await authenticate(token, uow, request.app.state.settings)
     uow.bind(scope)
     request.state.restaurant_id = scope.restaurant_id
     request.state.scope = scope

@@ -17,6 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from fastapi.security import OAuth2PasswordRequestForm
 
+from app.db.session import UnitOfWorkRoute, current_unit_of_work
 from app.main import create_app
 from tests.conftest import make_settings
 
@@ -93,7 +94,7 @@ def test_the_walk_sees_every_api_route_and_their_dependencies() -> None:
         for call, _ in dependencies(dependant)
     }
     assert {
-        "app.db.session.unit_of_work",
+        "app.db.session.current_unit_of_work",
         "app.deps.current_scope",
         "fastapi.security.oauth2.OAuth2PasswordRequestForm",
         "an instance of fastapi.security.oauth2.OAuth2PasswordBearer",
@@ -159,3 +160,19 @@ def test_the_check_tells_sync_from_async() -> None:
     assert not is_async(plain)
     assert not is_async(SyncCallable())
     assert not is_async(AsyncCallable)  # calling the class makes an instance, synchronously
+
+
+def test_every_route_that_needs_a_unit_of_work_makes_one() -> None:
+    """UnitOfWorkDep reads the unit of work that UnitOfWorkRoute makes around the handler
+    (and commits before the response); a route of another class would fail at run time."""
+    app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
+    missing = []
+    for context in iter_route_contexts(app.routes):
+        route = getattr(context, "original_route", context)
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        needs = any(call is current_unit_of_work for call, _ in dependencies(dependant))
+        if needs and not isinstance(route, UnitOfWorkRoute):
+            missing.append(f"{sorted(route.methods)} {context.path}")
+    assert missing == []

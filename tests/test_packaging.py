@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Feature the code relies on -> (distribution, first version that has it).
 FEATURES = {
-    # app/db/session.py: Depends(unit_of_work, scope="function") commits before the response.
-    'Depends(..., scope="function")': ("fastapi", (0, 121)),
+    # app/db/sqlite.py: sqlalchemy.util.concurrency.await_ (await_only before 2.1).
+    "sqlalchemy.util.concurrency.await_": ("sqlalchemy", (2, 1)),
 }
 
 
@@ -31,4 +31,6 @@ def test_lower_bounds_have_every_feature_used() -> None:
 
 def test_the_features_are_still_used() -> None:
     # If the code stops using a feature, its entry (and maybe the bound) can go.
-    assert 'scope="function"' in (ROOT / "app/db/session.py").read_text()
+    assert (
+        "from sqlalchemy.util.concurrency import await_" in (ROOT / "app/db/sqlite.py").read_text()
+    )

@@ -12,12 +12,13 @@ from app.auth.rate_limit import AuthLimiter
 from app.core.errors import ValidationFailed
 from app.core.openapi import errors
 from app.core.text import holds_unclean_text, text_error_detail
+from app.db.session import UnitOfWorkRoute
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.restaurants.service import get_restaurant
 from app.users.service import get_user
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=UnitOfWorkRoute)
 
 
 async def _client(request: Request) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -219,27 +220,61 @@ def _drop_changes(session: Session, previous: Any) -> None:
         session.info.pop(CHANGES_KEY, None)
 
 
-async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """Commit when the handler succeeds, roll back on any error, before the response is sent."""
-    db: Database = request.app.state.db
-    write = request.method not in ("GET", "HEAD", "OPTIONS")
-    uow = UnitOfWork(db, write=write, publish=getattr(request.app.state, "publish", None))
-    request.state.uow = uow
-    try:
-        yield uow
-    except AppError as exc:
-        if exc.commit_before_raising:
-            await uow.commit()
-        else:
-            await uow.rollback()
-        raise
-    except BaseException:
-        await uow.rollback()
-        raise
-    else:
-        await uow.commit()
-    finally:
-        await uow.close()
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
+class UnitOfWorkRoute(APIRoute):
+    """A route whose request has one unit of work: made before the dependencies run,
+    committed when the handler succeeds and rolled back on any error, before the response
+    is sent.
+
+    Done here rather than in a generator dependency, which FastAPI wraps in an exit stack,
+    a context manager and a shielded exit: ~40 us of every request."""
+
+    def get_route_handler(self) -> Handler:
+        handler = self.inside_unit_of_work(super().get_route_handler())
+
+        async def unit_of_work_handler(request: Request) -> Response:
+            state = request.app.state
+            uow = UnitOfWork(
+                state.db,
+                write=request.method not in _READ_METHODS,
+                publish=getattr(state, "publish", None),
+            )
+            request.state.uow = uow
+            try:
+                response = await handler(request)
+            except AppError as exc:
+                if exc.commit_before_raising:
+                    await uow.commit()
+                else:
+                    await uow.rollback()
+                raise
+            except BaseException:
+                await uow.rollback()
+                raise
+            else:
+                await uow.commit()
+            finally:
+                await uow.close()
+            return response
+
+        return unit_of_work_handler
+
+    def inside_unit_of_work(self, handler: Handler) -> Handler:
+        """For subclasses: wrap the handler inside the unit of work (before its commit)."""
+        return handler
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def current_unit_of_work(request: Request) -> UnitOfWork:
+    """The request's unit of work; only a :class:`UnitOfWorkRoute` has one."""
+    uow: UnitOfWork | None = getattr(request.state, "uow", None)
+    if uow is None:
+        raise RuntimeError(f"{request.url.path}: its router needs route_class=UnitOfWorkRoute")
+    return uow
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(current_unit_of_work)]

@@ -8,13 +8,12 @@ work as the write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import (
@@ -26,7 +25,7 @@ from app.core.errors import (
 )
 from app.core.openapi import errors
 from app.core.text import Text
-from app.db.session import UnitOfWork
+from app.db.session import Handler, UnitOfWork, UnitOfWorkRoute
 from app.deps import Scope, UnitOfWorkDep
 from app.idempotency import service
 
@@ -86,7 +85,7 @@ async def idempotency_key(
     raise Replayed(stored.status_code, stored.body)
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(UnitOfWorkRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in (kwargs.get("methods") or ()):
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(idempotency_key)]
@@ -94,9 +93,7 @@ class IdempotentRoute(APIRoute):
             kwargs["responses"] = {**errors(409), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
+    def inside_unit_of_work(self, handler: Handler) -> Handler:
         async def remembering_handler(request: Request) -> Response:
             try:
                 response = await handler(request)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.core.openapi import errors
+from app.db.session import UnitOfWorkRoute
 from app.deps import IfMatch, ManagerScope, Scope, UnitOfWorkDep
 from app.restaurants import schemas, service
 
-router = APIRouter(prefix="/restaurant", tags=["restaurant"])
+router = APIRouter(prefix="/restaurant", tags=["restaurant"], route_class=UnitOfWorkRoute)
 
 
 @router.get(

@@ -397,11 +397,12 @@ READ_ROUTES = [
 
 
 @pytest.mark.parametrize("route", READ_ROUTES)
-async def test_an_authenticated_read_checks_out_one_pool_connection(
+async def test_an_authenticated_read_checks_out_at_most_one_pool_connection(
     app: FastAPI, client: AsyncClient, owner: Actor, route: str
 ) -> None:
     """The token check and the read share the read unit of work's one driver connection:
-    a GET served by ``rows`` costs exactly one pool checkout, not one per statement."""
+    a GET served by ``rows`` costs one pool checkout on PostgreSQL, not one per statement,
+    and none on SQLite, whose reads all share one connection of their own."""
     guest = await guest_in(client, owner, "seated")
     path = route.format(guest=guest["id"], table=guest["tableId"], user=owner.user_id)
     checkouts: list[object] = []
@@ -417,4 +418,5 @@ async def test_an_authenticated_read_checks_out_one_pool_connection(
         event.remove(sync_engine, "checkout", count)
 
     assert response.status_code == 200, response.text
-    assert len(checkouts) == 1, checkouts
+    expected = 0 if app.state.db.engine.dialect.name == "sqlite" else 1
+    assert len(checkouts) == expected, checkouts
