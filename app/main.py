@@ -13,7 +13,7 @@ from app.auth.rate_limit import AuthRateLimiter
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.security import configure_password_hashing
+from app.core.security import configure_password_hashing, configure_password_threads
 from app.db.engine import create_engine
 from app.db.session import Database
 from app.idempotency.route import Replayed, replayed_handler
@@ -31,6 +31,7 @@ Authenticate with **Authorize** (email as username). Every error answers with
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    configure_password_threads(settings.password_hash_threads)
     if settings.argon2_time_cost or settings.argon2_memory_kib:
         configure_password_hashing(
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib

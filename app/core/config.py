@@ -49,7 +49,10 @@ class Settings(BaseSettings):
 
     # argon2 cost; unset keeps passlib's defaults (about 100 ms a hash). Tests lower it.
     argon2_time_cost: int | None = Field(default=None, ge=1)
-    argon2_memory_kib: int | None = Field(default=None, ge=8)
+    # passlib refuses less than 8 KiB per lane, and it hashes with 4 lanes.
+    argon2_memory_kib: int | None = Field(default=None, ge=32)
+    # How many passwords are hashed or checked at once (each takes ~100 MB); more wait.
+    password_hash_threads: int = Field(default=2, ge=1)
 
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"

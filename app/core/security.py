@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
+import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,17 +38,46 @@ def configure_password_hashing(*, time_cost: int | None, memory_kib: int | None)
 ACCESS_TOKEN_TYPE = "access"
 
 
+def _lower_priority() -> None:
+    """Hashing threads run at a lower CPU priority than the event loop, so ten logins at
+    once cannot starve the requests of the floor. On Linux niceness belongs to the thread
+    (and to the threads argon2 starts from it); elsewhere it would be the whole process."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.nice(10)
+
+
+# Password hashing and checks: a few threads, not asyncio's default pool, so that a burst of
+# logins queues here (argon2 takes ~100 MB and ~100 ms of CPU each) instead of spreading.
+_hashing = ThreadPoolExecutor(
+    max_workers=2, thread_name_prefix="qtable-argon2", initializer=_lower_priority
+)
+
+
+def configure_password_threads(threads: int) -> None:
+    global _hashing
+    _hashing.shutdown(wait=False)
+    _hashing = ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="qtable-argon2", initializer=_lower_priority
+    )
+
+
+async def _off_loop(call: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, call, *args)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_passwords.hash, password)
+    hashed: str = await _off_loop(_passwords.hash, password)
+    return hashed
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant work for a missing user: verify against a dummy hash and answer False."""
     if password_hash is None:
-        await asyncio.to_thread(_passwords.verify, password, _DUMMY_HASH)
+        await _off_loop(_passwords.verify, password, _DUMMY_HASH)
         return False
     try:
-        return await asyncio.to_thread(_passwords.verify, password, password_hash)
+        return bool(await _off_loop(_passwords.verify, password, password_hash))
     except ValueError:
         return False
 
