@@ -16,7 +16,7 @@ from app.core.errors import NotFound, PreconditionFailed
 from app.core.pagination import INT64, decode_cursor, encode_cursor
 from app.core.timeutil import parse_stored_timestamp
 from app.core.wire import page_body, row_encoder
-from app.db import rows
+from app.db import revision, rows
 from app.db.base import TenantMixin
 from app.db.locks import LockOrderError, is_locked, record_locked
 from app.db.session import UnitOfWork
@@ -101,10 +101,30 @@ async def page_of(
     *,
     limit: int,
     cursor: str | None,
+    cache_as: tuple[Any, ...] | None = None,
 ) -> JSONBody:
     """One page of ``stmt`` in ``order`` (which ends with the id, so the order is total),
     continuing after the row the cursor names, as the JSON of ``Page[schema]``. The cursor
-    holds that row's sort key."""
+    holds that row's sort key.
+
+    ``cache_as`` names the query (everything ``stmt`` depends on besides the restaurant, the
+    limit and the cursor): a read unit of work then answers from the page cache while the
+    restaurant's revision is the one the page was read at. Only for a query whose rows
+    depend on nothing but the restaurant's rows (not on the clock)."""
+    if cache_as is not None and not uow.write:
+        key = (scope.restaurant_id, *cache_as, limit, cursor)
+        found_revision = await rows.fetch(uow, scope, revision.CURRENT)
+        if not found_revision:
+            raise NotFound("Restaurant not found")
+        current = found_revision[0][0]
+        cached = uow.db.pages.get(key, current)
+        if cached is not None:
+            return JSONBody(cached)
+        page = await page_of(uow, scope, stmt, schema, order, key_types, limit=limit, cursor=cursor)
+        # Read after the revision: the page is at least as new as the revision it is kept
+        # under, so it is never older than what a reader who finds that revision may see.
+        uow.db.pages.put(key, current, bytes(page.body))
+        return page
     if cursor is not None:
         key = decode_cursor(cursor, key_types)
         # Each value binds with its column's type (timestamps are stored as naive UTC text

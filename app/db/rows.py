@@ -8,7 +8,8 @@ them (SQLite timestamps stay text, which ``app.core.wire`` writes as they are).
 
 Tenancy stays structural: a statement is accepted only when every table it reads is a tenant
 table of one restaurant, with ``restaurant_id = <parameter>`` among the top-level AND terms of
-its WHERE clause, and, on every run, only when that parameter is the scope's restaurant.
+its WHERE clause (for ``restaurants`` itself, ``id = <parameter>``), and, on every run, only
+when that parameter is the scope's restaurant.
 Anything else raises :class:`~app.db.tenancy.UnscopedQueryError`, as the ORM guard does.
 
 Read units of work run these on a pool connection of their own, outside any transaction (a
@@ -110,9 +111,12 @@ def _restaurant_binds(stmt: Select[*tuple[Any, ...]]) -> list[BindParameter[Any]
             left, right = right, left
         if (
             isinstance(left, Column)
-            and left.name == RESTAURANT
             and isinstance(right, BindParameter)
-            and left.table in tenant
+            and (
+                (left.table in tenant and left.name == RESTAURANT)
+                # The restaurant's own row, by its id.
+                or (left.table.name == "restaurants" and left.name == "id")
+            )
         ):
             binds[left.table] = right
     refused = [f for f in froms if not isinstance(f, Table) or f not in binds]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.core.errors import AppError
 from app.db import locks
+from app.db import revision as _revision  # noqa: F401 (its hooks bump the revision)
 from app.db.engine import write_engine
 from app.db.tenancy import RestaurantScope, UnscopedQueryError, bind_scope
 
@@ -35,11 +37,42 @@ class ChangeEvent:
     row: dict[str, Any] | None  # the minimal row; None when deleted
 
 
+class PageCache:
+    """List pages already written as JSON, by (restaurant, query, limit, cursor), each with
+    the restaurant revision it was read at (``repository.page_of``). Bounded by size; the
+    least recently used pages go first."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._pages: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple[Any, ...], revision: int) -> bytes | None:
+        found = self._pages.get(key)
+        if found is None or found[0] != revision:
+            return None
+        self._pages.move_to_end(key)
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], revision: int, body: bytes) -> None:
+        old = self._pages.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[1])
+        if len(body) > self.max_bytes:
+            return
+        self._pages[key] = (revision, body)
+        self._bytes += len(body)
+        while self._bytes > self.max_bytes:
+            _, (_, dropped) = self._pages.popitem(last=False)
+            self._bytes -= len(dropped)
+
+
 class Database:
     """The engine, and session factories for read and write units of work."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.pages = PageCache()
         self.write_engine = write_engine(engine)
         self._read_sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._write_sessions = async_sessionmaker(

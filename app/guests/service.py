@@ -78,6 +78,7 @@ async def list_guests(
         (datetime, int),
         limit=limit,
         cursor=cursor,
+        cache_as=("guests", tuple(statuses) if statuses else None),
     )
 
 

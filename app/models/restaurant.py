@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, TimestampMixin, VersionedMixin
@@ -26,3 +26,5 @@ class Restaurant(IdMixin, VersionedMixin, TimestampMixin, Base):
     table_after_guest_leaves: Mapped[str] = mapped_column(String(16), default="dirty")
     default_reservation_minutes: Mapped[int] = mapped_column(Integer, default=90)
     service_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # One more for each committed write transaction of the restaurant (app.db.revision).
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

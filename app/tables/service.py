@@ -45,6 +45,7 @@ async def list_tables(
         (str, int),
         limit=limit,
         cursor=cursor,
+        cache_as=("tables", tuple(statuses) if statuses else None, section),
     )
 
 

@@ -143,8 +143,9 @@ REFUSED: dict[str, Build] = {
     "cross-product-other": lambda a, b: select(Guest.id, DiningTable.id).where(
         Guest.restaurant_id == a, DiningTable.restaurant_id == b
     ),
-    # (e) a table that is not a tenant table
-    "restaurants-by-id": lambda a, b: select(Restaurant.name).where(Restaurant.id == a),
+    # (e) a table that is not a tenant table (the restaurant's own row only by its id)
+    "another-restaurant-by-id": lambda a, b: select(Restaurant.name).where(Restaurant.id == b),
+    "restaurants-by-name": lambda a, b: select(Restaurant.id).where(Restaurant.name == "A"),
     "restaurants-joined": lambda a, b: (
         select(User.email, Restaurant.name)
         .join(Restaurant, Restaurant.id == User.restaurant_id)
@@ -420,3 +421,13 @@ async def test_an_authenticated_read_checks_out_at_most_one_pool_connection(
     assert response.status_code == 200, response.text
     expected = 0 if app.state.db.engine.dialect.name == "sqlite" else 1
     assert len(checkouts) == expected, checkouts
+
+
+async def test_the_scope_restaurants_own_row_is_read_by_its_id(app: FastAPI, owner: Actor) -> None:
+    """``restaurants`` has no restaurant_id: its own id is what pins it to the scope."""
+    scope = scope_for(owner)
+    async with read_unit(app, scope) as uow:
+        found = await fetch(
+            uow, scope, select(Restaurant.id).where(Restaurant.id == owner.restaurant_id)
+        )
+    assert [tuple(row) for row in found] == [(owner.restaurant_id,)]
