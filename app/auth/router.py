@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.auth import schemas, service
 from app.auth.rate_limit import AuthLimiter
 from app.core.errors import ValidationFailed
-from app.core.openapi import errors
+from app.core.openapi import API_PREFIX, errors
 from app.core.text import holds_unclean_text, text_error_detail
 from app.db.session import UnitOfWorkRoute
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
@@ -18,7 +18,7 @@ from app.idempotency.route import IdempotentRoute
 from app.restaurants.service import get_restaurant
 from app.users.service import get_user
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=UnitOfWorkRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], route_class=UnitOfWorkRoute)
 
 
 async def _client(request: Request) -> str:
@@ -122,7 +122,7 @@ async def refresh(
     return await service.refresh(uow, data.refresh_token, settings, limiter, client)
 
 
-auth_required = APIRouter(prefix="/auth", tags=["auth"], route_class=IdempotentRoute)
+auth_required = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], route_class=IdempotentRoute)
 
 
 @auth_required.post(

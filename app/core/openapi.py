@@ -1,10 +1,13 @@
-"""OpenAPI helpers: documented error answers for routes."""
+"""OpenAPI helpers: the API's path prefix and the documented error answers of routes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from app.core.errors import ErrorResponse
+
+# Every domain router's prefix starts with it (app.api mounts their routes as they are).
+API_PREFIX = "/api/v1"
 
 _DESCRIPTIONS = {
     400: "Malformed request (`bad_request`)",

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.core.openapi import errors
+from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.guests import schemas, service
 from app.idempotency.route import IdempotentRoute
 
-router = APIRouter(prefix="/guests", tags=["guests"], route_class=IdempotentRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/guests", tags=["guests"], route_class=IdempotentRoute)
 
 
 @router.get(

@@ -7,14 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from app.core.openapi import errors
+from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.reservations import schemas, service
 
-router = APIRouter(prefix="/reservations", tags=["reservations"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix=f"{API_PREFIX}/reservations", tags=["reservations"], route_class=IdempotentRoute
+)
 
 
 @router.get(

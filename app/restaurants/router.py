@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.core.openapi import errors
+from app.core.openapi import API_PREFIX, errors
 from app.db.session import UnitOfWorkRoute
 from app.deps import IfMatch, ManagerScope, Scope, UnitOfWorkDep
 from app.restaurants import schemas, service
 
-router = APIRouter(prefix="/restaurant", tags=["restaurant"], route_class=UnitOfWorkRoute)
+router = APIRouter(
+    prefix=f"{API_PREFIX}/restaurant", tags=["restaurant"], route_class=UnitOfWorkRoute
+)
 
 
 @router.get(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.auth.rate_limit import AuthLimiter
-from app.core.openapi import errors
+from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.users import schemas, service
 
-router = APIRouter(prefix="/users", tags=["users"], route_class=IdempotentRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], route_class=IdempotentRoute)
 
 
 @router.get("", operation_id="listUsers", response_model=Page[schemas.User], responses=errors(401))
