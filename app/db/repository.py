@@ -3,7 +3,7 @@ by keyset pages. The order in which writes lock rows is written down in ``app.db
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -94,7 +94,7 @@ class JSONBody(Response):
 async def page_of(
     uow: UnitOfWork,
     scope: RestaurantScope,
-    stmt: Select[Any],
+    query: Select[Any] | Callable[[], Select[Any]],
     schema: type[BaseModel],
     order: Sequence[InstrumentedAttribute[Any]],
     key_types: tuple[type, ...],
@@ -103,14 +103,16 @@ async def page_of(
     cursor: str | None,
     cache_as: tuple[Any, ...] | None = None,
 ) -> JSONBody:
-    """One page of ``stmt`` in ``order`` (which ends with the id, so the order is total),
+    """One page of ``query`` in ``order`` (which ends with the id, so the order is total),
     continuing after the row the cursor names, as the JSON of ``Page[schema]``. The cursor
     holds that row's sort key.
 
-    ``cache_as`` names the query (everything ``stmt`` depends on besides the restaurant, the
+    ``cache_as`` names the query (everything it depends on besides the restaurant, the
     limit and the cursor): a read unit of work then answers from the page cache while the
     restaurant's revision is the one the page was read at. Only for a query whose rows
-    depend on nothing but the restaurant's rows (not on the clock)."""
+    depend on nothing but the restaurant's rows (not on the clock). ``query`` may be a
+    function that builds the statement: a page answered from the cache does not build it
+    (a SELECT of 16 columns costs ~80 us to build)."""
     if cache_as is not None and not uow.write:
         key = (scope.restaurant_id, *cache_as, limit, cursor)
         found_revision = await rows.fetch(uow, scope, revision.CURRENT)
@@ -120,11 +122,14 @@ async def page_of(
         cached = uow.db.pages.get(key, current)
         if cached is not None:
             return JSONBody(cached)
-        page = await page_of(uow, scope, stmt, schema, order, key_types, limit=limit, cursor=cursor)
+        page = await page_of(
+            uow, scope, query, schema, order, key_types, limit=limit, cursor=cursor
+        )
         # Read after the revision: the page is at least as new as the revision it is kept
         # under, so it is never older than what a reader who finds that revision may see.
         uow.db.pages.put(key, current, bytes(page.body))
         return page
+    stmt = query() if callable(query) else query
     if cursor is not None:
         key = decode_cursor(cursor, key_types)
         # Each value binds with its column's type (timestamps are stored as naive UTC text

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 
 from app.core.errors import (
     CapacityExceeded,
@@ -60,19 +61,23 @@ async def list_guests(
     limit: int,
     cursor: str | None,
 ) -> JSONBody:
-    if statuses:
-        wanted = Guest.status.in_(statuses)
-    else:
-        # As literals, the very terms of the partial index ix_guests_active: SQLite and
-        # PostgreSQL use an index with a WHERE only for a query that implies it.
-        wanted = Guest.status.in_(
-            bindparam("active", list(ACTIVE_GUEST_STATUSES), expanding=True, literal_execute=True)
-        )
-    stmt = select(*columns_of(Guest)).where(Guest.restaurant_id == scope.restaurant_id, wanted)
+    def query() -> Select[Any]:
+        if statuses:
+            wanted = Guest.status.in_(statuses)
+        else:
+            # As literals, the very terms of the partial index ix_guests_active: SQLite and
+            # PostgreSQL use an index with a WHERE only for a query that implies it.
+            wanted = Guest.status.in_(
+                bindparam(
+                    "active", list(ACTIVE_GUEST_STATUSES), expanding=True, literal_execute=True
+                )
+            )
+        return select(*columns_of(Guest)).where(Guest.restaurant_id == scope.restaurant_id, wanted)
+
     return await page_of(
         uow,
         scope,
-        stmt,
+        query,
         schemas.Guest,
         (Guest.arrived_at, Guest.id),
         (datetime, int),

@@ -106,6 +106,8 @@ class RequestMiddleware:
         # operationId -> full path template; routes of included routers only know their
         # own relative path.
         self._templates = route_templates
+        # The labelled series of each (method, route, status): looking one up takes a lock.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,8 +203,17 @@ class RequestMiddleware:
     def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         template = self._template(scope.get("route"))
         method = scope["method"]
-        REQUESTS.labels(method, template, str(status)).inc()
-        LATENCY.labels(method, template).observe(seconds)
+        key = (method, template, status)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= 4096:  # methods are the client's to choose
+                self._series.clear()
+            series = self._series[key] = (
+                REQUESTS.labels(method, template, str(status)),
+                LATENCY.labels(method, template),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         state: dict[str, Any] = scope.get("state", {})
         logger.info(
             "%s %s %s %.1fms",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
@@ -31,15 +32,20 @@ async def list_tables(
     limit: int,
     cursor: str | None,
 ) -> JSONBody:
-    stmt = select(*columns_of(DiningTable)).where(DiningTable.restaurant_id == scope.restaurant_id)
-    if statuses:
-        stmt = stmt.where(DiningTable.status.in_(statuses))
-    if section is not None:
-        stmt = stmt.where(DiningTable.section == section)
+    def query() -> Select[Any]:
+        stmt = select(*columns_of(DiningTable)).where(
+            DiningTable.restaurant_id == scope.restaurant_id
+        )
+        if statuses:
+            stmt = stmt.where(DiningTable.status.in_(statuses))
+        if section is not None:
+            stmt = stmt.where(DiningTable.section == section)
+        return stmt
+
     return await page_of(
         uow,
         scope,
-        stmt,
+        query,
         schemas.Table,
         (DiningTable.table_number, DiningTable.id),
         (str, int),
