@@ -20,19 +20,19 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from app.core.config import Settings
 from app.db.rows import fetch
 from app.db.session import UnitOfWork
 from app.db.sqlite import WriteTurns, connect
 from app.db.tenancy import _make_scope
-from app.main import create_app
 from app.models import Guest, Restaurant
 from tests.conftest import make_settings
-from tests.fixtures.auth import Actor, register
+from tests.fixtures.auth import Actor
 from tests.fixtures.database import SQLiteTemplate
 from tests.fixtures.floor import GUEST_STATUSES, GUESTS, create_guest, guest_url, list_all
 
@@ -47,23 +47,15 @@ def sqlite_url(sqlite_template: SQLiteTemplate, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def app(sqlite_url: str) -> AsyncIterator[FastAPI]:
-    """The app on SQLite alone, waiting up to 5 s for a lock held elsewhere."""
-    application = create_app(make_settings(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS))
-    async with application.router.lifespan_context(application):
-        yield application
+def database_url(sqlite_url: str) -> str:
+    """SQLite alone (the conftest's app, client and owner then run on it)."""
+    return sqlite_url
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
-@pytest.fixture
-async def owner(client: AsyncClient) -> Actor:
-    return await register(client, name="Restaurant A")
+def settings(sqlite_url: str) -> Settings:
+    """Waiting up to 5 s for a lock held elsewhere."""
+    return make_settings(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
 
 
 @contextmanager
