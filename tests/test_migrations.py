@@ -223,3 +223,63 @@ async def test_0004_deletes_stored_answers_both_ways(empty_database_url: str) ->
 
     migrate(url)
     assert await schema_diff(url) == []
+
+
+async def test_migrations_since_0004_keep_every_row_both_ways(empty_database_url: str) -> None:
+    """A migration that rebuilt the restaurants table on SQLite (alembic's batch mode) would
+    drop the old table with foreign keys on, and so delete every user, table and guest by
+    cascade. Every migration after 0004 keeps the rows, up and down."""
+    url = empty_database_url
+    migrate(url, "0004")
+    stamps = {"version": 1, "created_at": NOW, "updated_at": NOW}
+    await insert(
+        url,
+        "restaurants",
+        {
+            "id": 1,
+            "name": "R",
+            "timezone": "UTC",
+            "table_after_guest_leaves": "dirty",
+            "default_reservation_minutes": 90,
+            "service_hours": {},
+            **stamps,
+        },
+    )
+    await insert(
+        url,
+        "users",
+        {
+            "id": 1,
+            "restaurant_id": 1,
+            "email": "kept@example.com",
+            "password_hash": "x",
+            "full_name": "U",
+            "role": "owner",
+            "token_generation": 1,
+            **stamps,
+        },
+    )
+    await insert(
+        url,
+        "dining_tables",
+        {
+            "id": 1,
+            "restaurant_id": 1,
+            "table_number": "1",
+            "capacity": 2,
+            "min_capacity": 1,
+            "status": "available",
+            **stamps,
+        },
+    )
+    kept = {"restaurants": 1, "users": 1, "dining_tables": 1}
+
+    async def counts() -> dict[str, int]:
+        return {name: await count(url, name) for name in kept}
+
+    migrate(url)
+    assert await counts() == kept
+    downgrade(url, "0004")
+    assert await counts() == kept
+    migrate(url)
+    assert await counts() == kept
