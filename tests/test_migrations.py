@@ -170,42 +170,41 @@ def stored_answer(key: str, **user: int) -> dict[str, Any]:
     }
 
 
+STAMPS = {"version": 1, "created_at": NOW, "updated_at": NOW}
+
+
+def restaurant_row(restaurant_id: int) -> dict[str, Any]:
+    return {
+        "id": restaurant_id,
+        "name": "R",
+        "timezone": "UTC",
+        "table_after_guest_leaves": "dirty",
+        "default_reservation_minutes": 90,
+        "service_hours": {},
+        **STAMPS,
+    }
+
+
+def user_row(user_id: int, restaurant_id: int = 1) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "restaurant_id": restaurant_id,
+        "email": f"u{user_id}@example.com",
+        "password_hash": "x",
+        "full_name": "U",
+        "role": "owner",
+        "token_generation": 1,
+        **STAMPS,
+    }
+
+
 async def test_0004_deletes_stored_answers_both_ways(empty_database_url: str) -> None:
     """Stored answers say nothing of their user: upgrade drops them, and downgrade drops
     the per-user ones that the old (restaurant, key) uniqueness would refuse."""
     url = empty_database_url
     migrate(url, "0003")
-    stamps = {"version": 1, "created_at": NOW, "updated_at": NOW}
-    await insert(
-        url,
-        "restaurants",
-        {
-            "id": 1,
-            "name": "R",
-            "timezone": "UTC",
-            "table_after_guest_leaves": "dirty",
-            "default_reservation_minutes": 90,
-            "service_hours": {},
-            **stamps,
-        },
-    )
-    await insert(
-        url,
-        "users",
-        *(
-            {
-                "id": n,
-                "restaurant_id": 1,
-                "email": f"u{n}@example.com",
-                "password_hash": "x",
-                "full_name": "U",
-                "role": "owner",
-                "token_generation": 1,
-                **stamps,
-            }
-            for n in (1, 2)
-        ),
-    )
+    await insert(url, "restaurants", restaurant_row(1))
+    await insert(url, "users", *(user_row(n) for n in (1, 2)))
     await insert(url, "idempotency_keys", stored_answer("old"))
 
     migrate(url, "0004")
@@ -231,34 +230,8 @@ async def test_migrations_since_0004_keep_every_row_both_ways(empty_database_url
     cascade. Every migration after 0004 keeps the rows, up and down."""
     url = empty_database_url
     migrate(url, "0004")
-    stamps = {"version": 1, "created_at": NOW, "updated_at": NOW}
-    await insert(
-        url,
-        "restaurants",
-        {
-            "id": 1,
-            "name": "R",
-            "timezone": "UTC",
-            "table_after_guest_leaves": "dirty",
-            "default_reservation_minutes": 90,
-            "service_hours": {},
-            **stamps,
-        },
-    )
-    await insert(
-        url,
-        "users",
-        {
-            "id": 1,
-            "restaurant_id": 1,
-            "email": "kept@example.com",
-            "password_hash": "x",
-            "full_name": "U",
-            "role": "owner",
-            "token_generation": 1,
-            **stamps,
-        },
-    )
+    await insert(url, "restaurants", restaurant_row(1))
+    await insert(url, "users", user_row(1))
     await insert(
         url,
         "dining_tables",
@@ -269,7 +242,7 @@ async def test_migrations_since_0004_keep_every_row_both_ways(empty_database_url
             "capacity": 2,
             "min_capacity": 1,
             "status": "available",
-            **stamps,
+            **STAMPS,
         },
     )
     kept = {"restaurants": 1, "users": 1, "dining_tables": 1}
