@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from app.auth.router import auth_required
 from app.auth.router import router as auth_router
@@ -34,13 +33,3 @@ def include_routers(app: FastAPI) -> None:
     ~40 us of each request here."""
     for router in (health_router, *DOMAIN_ROUTERS):
         app.router.routes.extend(router.routes)
-
-
-def route_templates() -> dict[str, str]:
-    """operationId -> path template, for metrics and logs."""
-    return {
-        route.operation_id: route.path
-        for router in (health_router, *DOMAIN_ROUTERS)
-        for route in router.routes
-        if isinstance(route, APIRoute) and route.operation_id
-    }

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import include_routers, route_templates
+from app.api import include_routers
 from app.auth.rate_limit import AuthRateLimiter
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -69,7 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        route_templates=route_templates(),
     )
     include_routers(app)
     return app

@@ -97,15 +97,10 @@ def _query_text_errors(query_string: bytes) -> list[dict[str, Any]]:
 
 
 class RequestMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, route_templates: dict[str, str]
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._too_large = _too_large_message(max_body_bytes)
-        # operationId -> full path template; routes of included routers only know their
-        # own relative path.
-        self._templates = route_templates
         # The labelled series of each (method, route, status): looking one up takes a lock.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -195,10 +190,8 @@ class RequestMiddleware:
         return limited_receive
 
     def _template(self, route: Any) -> str:
-        if route is None:
-            return "unmatched"
-        template = self._templates.get(getattr(route, "operation_id", None) or "")
-        return template or str(getattr(route, "path", "?"))
+        # Every route is mounted with its full path template (app.api).
+        return "unmatched" if route is None else str(getattr(route, "path", "?"))
 
     def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         template = self._template(scope.get("route"))
