@@ -40,14 +40,6 @@ def timestamp(value: Any) -> str:
     return '"' + value.astimezone(UTC).replace(tzinfo=None).isoformat() + 'Z"'
 
 
-def _text(value: Any) -> str:
-    return "null" if value is None else encode_basestring(value)
-
-
-def _integer(value: Any) -> str:
-    return "null" if value is None else str(int(value))
-
-
 def _boolean(value: Any) -> str:
     if value is None:
         return "null"
@@ -84,9 +76,8 @@ def _kind(annotation: Any) -> tuple[str, bool]:
     raise TypeError(f"{annotation!r} is not a flat field")
 
 
+# The kinds not written inline (below): a call per value.
 _WRITERS: dict[str, Callable[[Any], str]] = {
-    "text": _text,
-    "integer": _integer,
     "boolean": _boolean,
     "number": _number,
     "timestamp": timestamp,
