@@ -25,7 +25,7 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -47,6 +47,16 @@ _LONGEST_PAUSE = 0.02
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _BUSY_CODES
+
+
+def _pauses(timeout: float) -> Iterator[float]:
+    """The pauses between tries of a statement that found the database locked: growing, and
+    none left once ``timeout`` seconds have passed since the first."""
+    deadline = time.monotonic() + timeout
+    pause = _FIRST_PAUSE
+    while (left := deadline - time.monotonic()) > 0:
+        yield min(pause, left)
+        pause = min(pause * 2, _LONGEST_PAUSE)
 
 
 async def _wait_for(turn: asyncio.Future[None], seconds: float) -> None:
@@ -158,34 +168,29 @@ class Connection(sqlite3.Connection):
             self.turns.give_back()
 
     def retry_busy(self, call: Any, *args: Any) -> Any:
-        deadline = None
-        pause = _FIRST_PAUSE
+        pauses = None
         while True:
             try:
                 return call(*args)
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
+                pauses = pauses or _pauses(self.busy_timeout)
+                pause = next(pauses, None) if _is_busy(exc) else None
+                if pause is None:
                     raise
-                now = time.monotonic()
-                deadline = deadline if deadline is not None else now + self.busy_timeout
-                if now >= deadline:
-                    raise
-                await_(asyncio.sleep(min(pause, deadline - now)))
-                pause = min(pause * 2, _LONGEST_PAUSE)
+                await_(asyncio.sleep(pause))
 
     async def read(self, sql: str, parameters: Any) -> list[Any]:
         """A read outside SQLAlchemy (``app.db.rows``), as a coroutine: no greenlet here."""
-        pause = _FIRST_PAUSE
-        deadline = time.monotonic() + self.busy_timeout
+        pauses = None
         while True:
             try:
                 return sqlite3.Cursor.execute(self.cursor(), sql, parameters).fetchall()
             except sqlite3.OperationalError as exc:
-                now = time.monotonic()
-                if not _is_busy(exc) or now >= deadline:
+                pauses = pauses or _pauses(self.busy_timeout)
+                pause = next(pauses, None) if _is_busy(exc) else None
+                if pause is None:
                     raise
-                await asyncio.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, _LONGEST_PAUSE)
+                await asyncio.sleep(pause)
 
     def commit(self) -> None:
         try:
