@@ -12,8 +12,9 @@ its WHERE clause (for ``restaurants`` itself, ``id = <parameter>``), and, on eve
 when that parameter is the scope's restaurant.
 Anything else raises :class:`~app.db.tenancy.UnscopedQueryError`, as the ORM guard does.
 
-Read units of work run these on a pool connection of their own, outside any transaction (a
-single SELECT is its own snapshot). Write units of work run them inside their transaction,
+Read units of work run these outside any transaction (a single SELECT is its own snapshot): on
+SQLite on the one connection all such reads share, on PostgreSQL on one pool connection per
+unit of work (``UnitOfWork.read_driver``). Write units of work run them inside their transaction,
 through the session, so the guard and the lock order see them like any ORM statement.
 """
 
@@ -34,17 +35,11 @@ from sqlalchemy.sql.elements import (
     UnaryExpression,
 )
 
-from app.db.base import Base, TenantMixin
+from app.db.statements import RESTAURANT, tenant_tables
 from app.db.tenancy import RestaurantScope, UnscopedQueryError
 
 if TYPE_CHECKING:
     from app.db.session import UnitOfWork
-
-RESTAURANT = "restaurant_id"
-
-
-def _tenant_tables() -> set[Any]:
-    return {m.local_table for m in Base.registry.mappers if issubclass(m.class_, TenantMixin)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +96,7 @@ def _restaurant_binds(stmt: Select[*tuple[Any, ...]]) -> list[BindParameter[Any]
     """The ``restaurant_id = :param`` term of each table read, or a refusal."""
     _refuse_unreachable(stmt)
     froms = stmt.get_final_froms()
-    tenant = _tenant_tables()
+    tenant = tenant_tables()
     binds: dict[Any, BindParameter[Any]] = {}
     for term in _conjuncts(stmt.whereclause):
         if not (isinstance(term, BinaryExpression) and term.operator is operators.eq):
@@ -113,7 +108,7 @@ def _restaurant_binds(stmt: Select[*tuple[Any, ...]]) -> list[BindParameter[Any]
             isinstance(left, Column)
             and isinstance(right, BindParameter)
             and (
-                (left.table in tenant and left.name == RESTAURANT)
+                (left.table.name in tenant and left.name == RESTAURANT)
                 # The restaurant's own row, by its id.
                 or (left.table.name == "restaurants" and left.name == "id")
             )

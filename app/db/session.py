@@ -115,7 +115,7 @@ class UnitOfWork:
     """The request's session and the change events it records for after the commit.
 
     The ORM session is made on first use: a read served by ``app.db.rows`` alone never
-    makes one, and runs on one pool connection of its own (:meth:`read_driver`)."""
+    makes one, and runs on the driver connection :meth:`read_driver` gives."""
 
     def __init__(self, db: Database, *, write: bool, publish: Any = None) -> None:
         self.db = db
@@ -156,8 +156,9 @@ class UnitOfWork:
     async def read_driver(self) -> AsyncIterator[Any]:
         """The driver's own connection for ``app.db.rows`` reads outside any transaction.
 
-        A read unit of work checks it out once and keeps it until :meth:`close`: one pool
-        checkout per request. A write unit of work gives it back at once, so that no
+        On SQLite, the connection every such read shares (:meth:`Database.reader`). Otherwise
+        a read unit of work checks one out once and keeps it until :meth:`close`: one pool
+        checkout per request; a write unit of work gives it back at once, so that no
         connection is held during slow work (password hashing) before its transaction."""
         if self.db.shares_a_reader:
             yield await self.db.reader()
