@@ -88,8 +88,18 @@ def is_locked(session: Session | None, row: Any) -> bool:
     return session is not None and (type(row), row.id) in session.info.get(LOCKED_ROWS_KEY, {})
 
 
+def writes(state: ORMExecuteState) -> bool:
+    """An ORM statement that inserts, updates or deletes."""
+    return state.is_insert or state.is_update or state.is_delete
+
+
+def has_pending(session: Session) -> bool:
+    """Whether the next flush will write anything."""
+    return bool(session.new or session.dirty or session.deleted)
+
+
 def _takes_locks(state: ORMExecuteState) -> bool:
-    if state.is_insert or state.is_update or state.is_delete:
+    if writes(state):
         return True
     return state.is_select and getattr(state.statement, "_for_update_arg", None) is not None
 
@@ -102,7 +112,7 @@ def _lock_before_locking_statements(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _lock_before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
-    if session.new or session.dirty or session.deleted:
+    if has_pending(session):
         take_restaurant_lock(session)
 
 

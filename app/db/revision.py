@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db import rows
-from app.db.locks import WRITE_KEY
+from app.db.locks import WRITE_KEY, has_pending, writes
 from app.db.tenancy import scope_of
 from app.models import Restaurant
 
@@ -33,13 +33,13 @@ CURRENT = rows.RowQuery(
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_write_statements(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
+    if writes(state):
         state.session.info[WROTE_KEY] = True
 
 
 @event.listens_for(Session, "before_flush")
 def _note_flushes(session: Session, _ctx: Any, _instances: Any) -> None:
-    if session.new or session.dirty or session.deleted:
+    if has_pending(session):
         session.info[WROTE_KEY] = True
 
 
@@ -48,7 +48,7 @@ def _next_revision(session: Session) -> None:
     if not session.info.get(WRITE_KEY):
         return
     # What the flush at commit will write counts too.
-    if not (session.info.get(WROTE_KEY) or session.new or session.dirty or session.deleted):
+    if not (session.info.get(WROTE_KEY) or has_pending(session)):
         return
     scope = scope_of(session)
     if scope is None:  # registration: a new restaurant, nothing of it was ever read
