@@ -47,19 +47,21 @@ def _lower_priority() -> None:
             os.nice(10)
 
 
-# Password hashing and checks: a few threads, not asyncio's default pool, so that a burst of
-# logins queues here (argon2 takes ~100 MB and ~100 ms of CPU each) instead of spreading.
-_hashing = ThreadPoolExecutor(
-    max_workers=2, thread_name_prefix="qtable-argon2", initializer=_lower_priority
-)
+def _hashing_pool(threads: int) -> ThreadPoolExecutor:
+    """Password hashing and checks: a few threads, not asyncio's default pool, so that a
+    burst of logins queues here (argon2 takes ~100 MB and ~100 ms of CPU each)."""
+    return ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="qtable-argon2", initializer=_lower_priority
+    )
+
+
+_hashing = _hashing_pool(2)
 
 
 def configure_password_threads(threads: int) -> None:
     global _hashing
     _hashing.shutdown(wait=False)
-    _hashing = ThreadPoolExecutor(
-        max_workers=threads, thread_name_prefix="qtable-argon2", initializer=_lower_priority
-    )
+    _hashing = _hashing_pool(threads)
 
 
 async def _off_loop(call: Callable[..., Any], *args: Any) -> Any:
@@ -92,8 +94,7 @@ class AccessClaims:
     restaurant_id: int
     role: str
     generation: int
-    expires_at: datetime
-    expires_at_epoch: int
+    expires_at: int  # the ``exp`` claim: seconds since the epoch
 
 
 def encode_access_token(
@@ -136,7 +137,7 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
         if len(_verified) >= _VERIFIED_LIMIT:
             _verified.clear()
         _verified[key] = claims
-    elif int(time.time()) > claims.expires_at_epoch:
+    elif int(time.time()) > claims.expires_at:
         del _verified[key]
         raise InvalidToken("Signature has expired.")
     return claims
@@ -160,8 +161,7 @@ def _decode_access_token(token: str, *, secret: str) -> AccessClaims:
             restaurant_id=int(claims["rid"]),
             role=str(claims["role"]),
             generation=int(claims["gen"]),
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-            expires_at_epoch=int(claims["exp"]),
+            expires_at=int(claims["exp"]),
         )
     except (JWTError, KeyError, TypeError, ValueError) as exc:
         raise InvalidToken(str(exc)) from exc
