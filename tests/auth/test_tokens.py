@@ -11,6 +11,7 @@ import pytest
 from httpx import AsyncClient, Response
 from jose import jwt
 
+from app.core import security
 from app.core.config import Settings
 from app.core.security import encode_access_token
 from tests.fixtures.auth import Actor, add_staff, login
@@ -108,6 +109,17 @@ async def test_an_expired_token_is_refused(
         now=datetime.now(UTC) - timedelta(minutes=16),
     )
     await assert_refused(client, token)
+
+
+async def test_a_token_that_expires_after_it_was_first_accepted_is_refused(
+    client: AsyncClient, owner: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verified token's claims are kept (app.core.security), but never past its exp."""
+    response = await client.get("/api/v1/auth/me", headers=owner.headers)
+    assert response.status_code == 200, response.text
+    after_exp = claims_of(owner)["exp"] + 1
+    monkeypatch.setattr(security.time, "time", lambda: float(after_exp))
+    await assert_refused(client, owner.access_token)
 
 
 @pytest.mark.parametrize("claim", ["sub", "exp", "iat", "rid", "role", "gen", "typ"])
