@@ -30,6 +30,11 @@ def columns_of(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
     return [getattr(model, attr.key) for attr in model.__mapper__.column_attrs]
 
 
+def _not_found(model: type[Any], row_id: int) -> NotFound:
+    """The 404 of a row, the same whether it never existed or is another restaurant's."""
+    return NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+
+
 async def load(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], row_id: int, *, lock: bool = False
 ) -> M:
@@ -39,7 +44,7 @@ async def load(
     the restaurant lock (see ``app.db.locks``), and re-reads the row, so checks run against
     the latest committed state; only such a row may have its version checked.
     """
-    not_found = NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
+    not_found = _not_found(model, row_id)
     if row_id not in INT64:  # no row can have it, and no driver binds it
         raise not_found
     stmt = select(model).where(
@@ -174,11 +179,10 @@ async def read_one(
 ) -> JSONBody:
     """The row of this restaurant with that id as the JSON of ``schema``, or 404 exactly as
     :func:`load` answers."""
-    label = getattr(model, "__label__", model.__name__)
-    if row_id not in INT64:
-        raise NotFound(f"{label} {row_id} not found")
+    if row_id not in INT64:  # as in load()
+        raise _not_found(model, row_id)
     query = _by_id(model)
     found = await rows.fetch(uow, scope, query, {"id": row_id})
     if not found:
-        raise NotFound(f"{label} {row_id} not found")
+        raise _not_found(model, row_id)
     return JSONBody(row_encoder(schema, query.columns)(found[0]).encode())

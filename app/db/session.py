@@ -19,7 +19,7 @@ from app.core.errors import AppError
 from app.db import locks
 from app.db import revision as _revision  # noqa: F401 (its hooks bump the revision)
 from app.db.engine import write_engine
-from app.db.tenancy import RestaurantScope, UnscopedQueryError, bind_scope
+from app.db.tenancy import RestaurantScope, bind_scope, check_rebind
 
 CHANGES_KEY = "qtable_changes"
 # What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
@@ -141,10 +141,9 @@ class UnitOfWork:
 
     def bind(self, scope: RestaurantScope) -> None:
         """Scope every statement of this unit of work to the scope's restaurant."""
+        check_rebind(self._scope, scope)
         if self._session is not None:
             bind_scope(self._session.sync_session, scope)
-        elif self._scope is not None and self._scope.restaurant_id != scope.restaurant_id:
-            raise UnscopedQueryError("a session cannot serve two restaurants")
         self._scope = scope
 
     def read_connection(self) -> AsyncConnection:

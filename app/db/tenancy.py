@@ -89,10 +89,14 @@ def _make_scope(restaurant_id: int, user_id: int, role: str) -> RestaurantScope:
     return RestaurantScope(restaurant_id, user_id, role, _SCOPE_TOKEN)
 
 
-def bind_scope(session: Session, scope: RestaurantScope) -> None:
-    existing = session.info.get(SCOPE_KEY)
+def check_rebind(existing: RestaurantScope | None, scope: RestaurantScope) -> None:
+    """A session (or unit of work) scoped to one restaurant never serves another."""
     if existing is not None and existing.restaurant_id != scope.restaurant_id:
         raise UnscopedQueryError("a session cannot serve two restaurants")
+
+
+def bind_scope(session: Session, scope: RestaurantScope) -> None:
+    check_rebind(session.info.get(SCOPE_KEY), scope)
     session.info[SCOPE_KEY] = scope
 
 
