@@ -32,18 +32,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core.errors import Unauthorized
+from app.db import rows
 from app.db.tenancy import scope_of
 from app.models import Restaurant, User
 
 # session.info keys: whether this unit of work writes, whether it holds the restaurant lock,
-# and which rows it has locked (model class, id).
+# which rows it has locked (model class, id), and the restaurant's setting the lock read.
 WRITE_KEY = "qtable_write"
 LOCKED_KEY = "qtable_restaurant_locked"
 LOCKED_ROWS_KEY = "qtable_locked_rows"
+AFTER_LEAVE_KEY = "qtable_table_after_guest_leaves"
+
+# The restaurant lock, which also reads the acting user's role (still the token's?) and the
+# restaurant's table_after_guest_leaves (read by every write that frees a table).
+_RESTAURANT_LOCK = rows.RowQuery(
+    select(User.role, Restaurant.table_after_guest_leaves)
+    .where(
+        Restaurant.id == bindparam(rows.SCOPE_PARAM),
+        User.restaurant_id == bindparam(rows.SCOPE_PARAM),
+        User.id == bindparam("user_id"),
+    )
+    .with_for_update(key_share=True, of=Restaurant)
+)
 
 
 class LockOrderError(RuntimeError):
@@ -58,14 +72,10 @@ def take_restaurant_lock(session: Session) -> None:
     if scope is None:  # registration: its restaurant is new, nobody else can lock it
         return
     session.info[LOCKED_KEY] = _innermost(session)
-    role = session.execute(
-        select(User.role)
-        .join(Restaurant, Restaurant.id == User.restaurant_id)
-        .where(Restaurant.id == scope.restaurant_id, User.id == scope.user_id)
-        .with_for_update(key_share=True, of=Restaurant)
-    ).scalar()
-    if role != scope.role:
+    found = rows.run(session, scope, _RESTAURANT_LOCK, {"user_id": scope.user_id})
+    if not found or found[0][0] != scope.role:
         raise Unauthorized("The access token is no longer valid")
+    session.info[AFTER_LEAVE_KEY] = found[0][1]
 
 
 # Stands for the outermost transaction when the lock is taken before the session has begun.
@@ -121,6 +131,7 @@ def _forget_locks(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the transaction is over, and its locks with it
         session.info.pop(LOCKED_KEY, None)
         session.info.pop(LOCKED_ROWS_KEY, None)
+        session.info.pop(AFTER_LEAVE_KEY, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -29,6 +29,11 @@ WROTE_KEY = "qtable_wrote"
 CURRENT = rows.RowQuery(
     select(Restaurant.revision).where(Restaurant.id == bindparam(rows.SCOPE_PARAM))
 )
+_NEXT = rows.RowQuery(
+    update(Restaurant)
+    .where(Restaurant.id == bindparam(rows.SCOPE_PARAM))
+    .values(revision=Restaurant.revision + 1, updated_at=Restaurant.updated_at)
+)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -53,12 +58,7 @@ def _next_revision(session: Session) -> None:
     scope = scope_of(session)
     if scope is None:  # registration: a new restaurant, nothing of it was ever read
         return
-    session.execute(
-        update(Restaurant)
-        .where(Restaurant.id == scope.restaurant_id)
-        .values(revision=Restaurant.revision + 1, updated_at=Restaurant.updated_at)
-        .execution_options(synchronize_session=False)
-    )
+    rows.run(session, scope, _NEXT)
     session.info.pop(WROTE_KEY, None)
 
 

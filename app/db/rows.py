@@ -12,6 +12,10 @@ its WHERE clause (for ``restaurants`` itself, ``id = <parameter>``), and, on eve
 when that parameter is the scope's restaurant.
 Anything else raises :class:`~app.db.tenancy.UnscopedQueryError`, as the ORM guard does.
 
+A :class:`RowQuery` may also be an UPDATE of one restaurant's rows, under the same rule, that
+sets neither ``restaurant_id`` nor ``id``; :func:`run` sends it inside a session's transaction
+(the restaurant lock and the revision, from the session's own hooks).
+
 Read units of work run these outside any transaction (a single SELECT is its own snapshot): on
 SQLite on the one connection all such reads share, on PostgreSQL on one pool connection per
 unit of work (``UnitOfWork.read_driver``). Write units of work run them inside their transaction,
@@ -24,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BinaryExpression, BindParameter, Column, Select, Table
+from sqlalchemy import BinaryExpression, BindParameter, Column, Select, Table, Update
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import (
     BooleanClauseList,
@@ -34,9 +39,10 @@ from sqlalchemy.sql.elements import (
     Tuple,
     UnaryExpression,
 )
+from sqlalchemy.sql.selectable import ForUpdateArg
 
 from app.db.statements import RESTAURANT, tenant_tables
-from app.db.tenancy import RestaurantScope, UnscopedQueryError
+from app.db.tenancy import VOUCHED, RestaurantScope, UnscopedQueryError
 
 if TYPE_CHECKING:
     from app.db.session import UnitOfWork
@@ -50,6 +56,7 @@ class _Compiled:
     processors: dict[str, Any]
     restaurant_params: tuple[str, ...]
     expanding: bool  # an IN (...) whose length is known only at run time
+    defaults: dict[str, Any]  # the values the statement carries itself (``revision + 1``)
 
 
 _compiled: dict[tuple[str, Any], _Compiled] = {}
@@ -77,11 +84,16 @@ _ALLOWED = (
     UnaryExpression,
     Grouping,
     Label,
+    ForUpdateArg,  # FOR UPDATE (OF tables the statement reads)
 )
 
 
 def _refuse_unreachable(stmt: Any) -> None:
-    if not isinstance(stmt, Select):
+    if isinstance(stmt, Update):
+        moved = [c for c in (stmt._values or ()) if getattr(c, "key", c) in (RESTAURANT, "id")]
+        if moved:
+            raise UnscopedQueryError("a row UPDATE cannot set restaurant_id or id")
+    elif not isinstance(stmt, Select):
         raise UnscopedQueryError(f"a row read must be a SELECT, not {type(stmt).__name__}")
     for element in visitors.iterate(stmt):
         if element is stmt or isinstance(element, _ALLOWED):
@@ -92,10 +104,10 @@ def _refuse_unreachable(stmt: Any) -> None:
         )
 
 
-def _restaurant_binds(stmt: Select[*tuple[Any, ...]]) -> list[BindParameter[Any]]:
+def _restaurant_binds(stmt: Select[*tuple[Any, ...]] | Update) -> list[BindParameter[Any]]:
     """The ``restaurant_id = :param`` term of each table read, or a refusal."""
     _refuse_unreachable(stmt)
-    froms = stmt.get_final_froms()
+    froms = [stmt.table] if isinstance(stmt, Update) else stmt.get_final_froms()
     tenant = tenant_tables()
     binds: dict[Any, BindParameter[Any]] = {}
     for term in _conjuncts(stmt.whereclause):
@@ -123,7 +135,7 @@ def _restaurant_binds(stmt: Select[*tuple[Any, ...]]) -> list[BindParameter[Any]
     return list(binds.values())
 
 
-def _compile(stmt: Select[*tuple[Any, ...]], dialect: Any, cache_key: Any) -> _Compiled:
+def _compile(stmt: Select[*tuple[Any, ...]] | Update, dialect: Any, cache_key: Any) -> _Compiled:
     binds = _restaurant_binds(stmt)
     compiled = stmt.compile(dialect=dialect, cache_key=cache_key)  # None: a RowQuery's
     names = tuple(compiled.positiontup or ())
@@ -139,6 +151,7 @@ def _compile(stmt: Select[*tuple[Any, ...]], dialect: Any, cache_key: Any) -> _C
         processors=processors,
         restaurant_params=tuple(compiled.bind_names[b] for b in binds),
         expanding=any(compiled.binds[name].expanding for name in names),
+        defaults={name: bind.value for name, bind in compiled.binds.items() if not bind.required},
     )
 
 
@@ -178,14 +191,21 @@ SCOPE_PARAM = "scope_restaurant_id"
 
 
 class RowQuery:
-    """A read built once, at import: building a SELECT of 16 columns costs ~80 us, as much
-    as the rest of a read by id. Its parameters are named bind parameters, and its
-    restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch` fills from the scope."""
+    """A read (or an UPDATE) built once, at import: building a SELECT of 16 columns costs
+    ~80 us, as much as the rest of a read by id. Its parameters are named bind parameters,
+    and its restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch` and :func:`run`
+    fill from the scope."""
 
-    def __init__(self, stmt: Select[*tuple[Any, ...]]) -> None:
+    def __init__(self, stmt: Select[*tuple[Any, ...]] | Update) -> None:
         binds = _restaurant_binds(stmt)
         if any(bind.key != SCOPE_PARAM for bind in binds):
             raise UnscopedQueryError(f"a RowQuery binds its restaurant as :{SCOPE_PARAM}")
+        if isinstance(stmt, Update):
+            # Sent as compiled, with no execution context to fill in column defaults.
+            given = {getattr(c, "key", c) for c in stmt._values or ()}
+            unset = [c.key for c in stmt.table.c if c.onupdate is not None and c.key not in given]
+            if unset:
+                raise ValueError(f"an UPDATE RowQuery leaves {unset} to a default it never gets")
         self.stmt = stmt
         self.columns = columns(stmt)
         self._compiled: dict[str, _Compiled] = {}
@@ -200,7 +220,7 @@ class RowQuery:
                 raise UnscopedQueryError("a RowQuery takes no IN list; build the statement")
         if SCOPE_PARAM in params:
             raise UnscopedQueryError("the restaurant of a RowQuery comes from its scope")
-        values = {**params, SCOPE_PARAM: scope.restaurant_id}
+        values = {**entry.defaults, **params, SCOPE_PARAM: scope.restaurant_id}
         return entry.sql, _bound(entry.names, values, entry.processors)
 
 
@@ -221,6 +241,8 @@ async def fetch(
             bound = {**(params or {}), SCOPE_PARAM: scope.restaurant_id}
             return list((await uow.session.execute(stmt.stmt, bound)).tuples())
         return list((await uow.session.execute(stmt)).tuples())
+    if isinstance(stmt, RowQuery) and not isinstance(stmt.stmt, Select):
+        raise UnscopedQueryError("fetch() reads; an UPDATE is run() by a session hook")
     dialect = uow.db.engine.dialect
     if isinstance(stmt, RowQuery):
         sql, values = stmt.prepare(dialect, scope, params or {})
@@ -232,5 +254,23 @@ async def fetch(
         return list(await connection.fetch(sql, *values))
 
 
-def columns(stmt: Select[*tuple[Any, ...]]) -> tuple[str, ...]:
+def run(
+    session: Session,
+    scope: RestaurantScope,
+    query: RowQuery,
+    params: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """``query`` inside the session's transaction (begun here if need be), from one of the
+    session's own hooks, in its greenlet: as SQL on the session's connection, which the
+    tenancy guard lets pass because its shape was checked here. Through the ORM the same
+    statement costs ~0.3 ms more: building it, ORM compilation, the loader criteria."""
+    connection = session.connection()
+    sql, values = query.prepare(connection.dialect, scope, params or {})
+    result = connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
+    return list(result.fetchall()) if result.returns_rows else []
+
+
+def columns(stmt: Select[*tuple[Any, ...]] | Update) -> tuple[str, ...]:
+    if isinstance(stmt, Update):
+        return ()
     return tuple(str(c.key) for c in stmt.selected_columns)

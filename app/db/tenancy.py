@@ -58,6 +58,8 @@ _SCOPE_TOKEN = object()
 # connection hook lets it pass. The value is a private object: passing True does not forge it.
 _CHECKED = "qtable_tenancy_checked"
 _CHECKED_TOKEN = object()
+# The same mark, for SQL that app.db.rows has checked from its statement's shape.
+VOUCHED: Mapping[str, Any] = {_CHECKED: _CHECKED_TOKEN}
 # A session's info dict, carried by the connections the session begins, and where it keeps
 # its latest flush (before_flush has checked the rows that flush writes).
 _SESSION_INFO = "qtable_session_info"

@@ -18,6 +18,7 @@ from app.core.errors import (
     TableUnavailable,
     field_error,
 )
+from app.db.locks import AFTER_LEAVE_KEY, take_restaurant_lock
 from app.db.repository import (
     JSONBody,
     check_version,
@@ -33,17 +34,17 @@ from app.guests import rules, schemas
 from app.models import DiningTable, Guest, Reservation, Restaurant
 from app.models.guest import ACTIVE_GUEST_STATUSES
 
-_AFTER_LEAVE_KEY = "qtable_table_after_guest_leaves"
-
 
 async def table_after_guest_leaves(uow: UnitOfWork, scope: RestaurantScope) -> str:
-    """The restaurant's setting, read once per unit of work."""
+    """The restaurant's setting, as the restaurant lock read it (``app.db.locks``)."""
     info = uow.session.info
-    if _AFTER_LEAVE_KEY not in info:
-        info[_AFTER_LEAVE_KEY] = await uow.session.scalar(
+    if AFTER_LEAVE_KEY not in info:  # not locked yet: the lock reads it
+        await uow.session.run_sync(take_restaurant_lock)
+    if AFTER_LEAVE_KEY not in info:  # nothing to lock: not a write of a scoped restaurant
+        info[AFTER_LEAVE_KEY] = await uow.session.scalar(
             select(Restaurant.table_after_guest_leaves).where(Restaurant.id == scope.restaurant_id)
         )
-    return str(info[_AFTER_LEAVE_KEY])
+    return str(info[AFTER_LEAVE_KEY])
 
 
 def _now() -> datetime:

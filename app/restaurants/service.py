@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.core.errors import NotFound
-from app.db.locks import record_locked
+from app.db.locks import AFTER_LEAVE_KEY, record_locked
 from app.db.repository import check_version
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -45,4 +45,6 @@ async def update_restaurant(
     for field, value in changes.items():
         setattr(restaurant, field, value)
     await uow.session.flush()
+    # The restaurant lock read the setting before this change.
+    uow.session.info[AFTER_LEAVE_KEY] = restaurant.table_after_guest_leaves
     return schemas.Restaurant.model_validate(restaurant)

@@ -31,7 +31,9 @@ from tests.reservations.factories import RESERVATIONS, create_reservation
 
 # The statements that take row locks or write; the restaurant lock must come before them.
 _LOCKING = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|\bFOR (NO KEY )?UPDATE\b|\bFOR SHARE\b")
-_RESTAURANT_LOCK = re.compile(r"FROM users JOIN restaurants ON")
+_RESTAURANT_LOCK = re.compile(
+    r"SELECT users.role, restaurants.table_after_guest_leaves\s+FROM users, restaurants"
+)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import (
     Select,
+    bindparam,
     column,
     event,
     exists,
@@ -35,11 +36,12 @@ from sqlalchemy import (
     table,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.orm import aliased
 
 from app.db.repository import columns_of
-from app.db.rows import fetch, prepare
+from app.db.rows import SCOPE_PARAM, RowQuery, fetch, prepare, run
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
 from app.models import DiningTable, Guest, Restaurant, User
@@ -431,3 +433,99 @@ async def test_the_scope_restaurants_own_row_is_read_by_its_id(app: FastAPI, own
             uow, scope, select(Restaurant.id).where(Restaurant.id == owner.restaurant_id)
         )
     assert [tuple(row) for row in found] == [(owner.restaurant_id,)]
+
+
+# ----- statements run inside a write transaction (rows.run) -----------------------------------
+
+_RID = bindparam(SCOPE_PARAM)
+
+REFUSED_UPDATES: dict[str, Callable[[], Any]] = {
+    "no-where": lambda: update(Guest).values(notes="x"),
+    "other-criteria-only": lambda: update(Guest).where(Guest.id == 1).values(notes="x"),
+    "moves-the-row": lambda: (
+        update(Guest).where(Guest.restaurant_id == _RID).values(restaurant_id=bindparam("other"))
+    ),
+    "renumbers-the-row": lambda: update(Guest).where(Guest.restaurant_id == _RID).values(id=1),
+    "restaurant-by-name": lambda: (
+        update(Restaurant).where(Restaurant.name == "A").values(revision=0)
+    ),
+    "a-subquery-in-the-values": lambda: (
+        update(Guest)
+        .where(Guest.restaurant_id == _RID)
+        .values(notes=select(User.password_hash).limit(1).scalar_subquery())
+    ),
+    "text-criterion": lambda: update(Guest).where(text("restaurant_id = :r")).values(notes="x"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_UPDATES))
+def test_an_update_that_does_not_pin_its_rows_to_the_scope_is_refused(name: str) -> None:
+    """An UPDATE RowQuery obeys the read's rule (a restaurant term for its table, only
+    columns, parameters and operators) and may not move or renumber rows."""
+    with pytest.raises(UnscopedQueryError):
+        RowQuery(REFUSED_UPDATES[name]())
+
+
+def test_an_update_must_set_its_onupdate_columns() -> None:
+    """Sent as compiled SQL, an UPDATE gets no ``onupdate`` value from an execution context:
+    it would set ``updated_at`` to NULL, so it must say what ``updated_at`` becomes."""
+    with pytest.raises(ValueError, match="updated_at"):
+        RowQuery(update(Guest).where(Guest.restaurant_id == _RID).values(notes="x"))
+
+
+@asynccontextmanager
+async def write_unit(app: FastAPI, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
+    uow = UnitOfWork(app.state.db, write=True)
+    uow.bind(scope)
+    try:
+        yield uow
+    finally:
+        await uow.close()
+
+
+_RENAME = RowQuery(
+    update(Guest)
+    .where(Guest.restaurant_id == _RID, Guest.id == bindparam("id"))
+    .values(name=bindparam("name"), updated_at=Guest.updated_at)
+)
+_GUEST_NAME = RowQuery(
+    select(Guest.name)
+    .where(Guest.restaurant_id == _RID, Guest.id == bindparam("id"))
+    .with_for_update()
+)
+
+
+async def test_run_writes_only_the_scope_restaurants_rows(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """``run`` sends the statement on the session's connection inside its transaction: it
+    commits and rolls back with it, and another restaurant's id matches nothing, because the
+    restaurant comes from the scope and a caller cannot pass it."""
+    mine = await guest_in(client, owner, "waiting", name="Mine")
+    theirs = await guest_in(client, rival, "waiting", name="Theirs")
+    scope = scope_for(owner)
+
+    async with write_unit(app, scope) as uow:
+        await uow.session.run_sync(run, scope, _RENAME, {"id": theirs["id"], "name": "Taken"})
+        await uow.session.run_sync(run, scope, _RENAME, {"id": mine["id"], "name": "Renamed"})
+        found = await uow.session.run_sync(run, scope, _GUEST_NAME, {"id": mine["id"]})
+        assert [tuple(r) for r in found] == [("Renamed",)]
+        with pytest.raises(UnscopedQueryError):
+            await uow.session.run_sync(run, scope, _RENAME, {SCOPE_PARAM: rival.restaurant_id})
+        await uow.commit()
+
+    async with write_unit(app, scope) as uow:
+        await uow.session.run_sync(run, scope, _RENAME, {"id": mine["id"], "name": "Undone"})
+        await uow.rollback()
+
+    got = {g["id"]: g["name"] for g in await list_all(client, owner, GUESTS)}
+    assert got[mine["id"]] == "Renamed"
+    theirs_now = await client.get(f"{GUESTS}/{theirs['id']}", headers=rival.headers)
+    assert theirs_now.json()["name"] == "Theirs"
+
+
+async def test_fetch_does_not_send_an_update(app: FastAPI, owner: Actor) -> None:
+    scope = scope_for(owner)
+    async with read_unit(app, scope) as uow:
+        with pytest.raises(UnscopedQueryError):
+            await fetch(uow, scope, _RENAME, {"id": 1, "name": "x"})
