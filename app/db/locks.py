@@ -45,6 +45,7 @@ from app.models import Restaurant, User
 WRITE_KEY = "qtable_write"
 LOCKED_KEY = "qtable_restaurant_locked"
 LOCKED_ROWS_KEY = "qtable_locked_rows"
+READ_ROWS_KEY = "qtable_read_rows"
 AFTER_LEAVE_KEY = "qtable_table_after_guest_leaves"
 
 # The restaurant lock, which also reads the acting user's role (still the token's?) and the
@@ -94,6 +95,16 @@ def record_locked(session: Session, row: Any) -> None:
     session.info.setdefault(LOCKED_ROWS_KEY, {})[(type(row), row.id)] = _innermost(session)
 
 
+def note_read(session: Session, found: Any) -> None:
+    """These rows were read in the current transaction (``repository.load``)."""
+    read = session.info.setdefault(READ_ROWS_KEY, set())
+    read.update((type(row), row.id) for row in found)
+
+
+def read_in_transaction(session: Session, model: type[Any], row_id: int) -> bool:
+    return (model, row_id) in session.info.get(READ_ROWS_KEY, ())
+
+
 def is_locked(session: Session | None, row: Any) -> bool:
     return session is not None and (type(row), row.id) in session.info.get(LOCKED_ROWS_KEY, {})
 
@@ -131,6 +142,7 @@ def _forget_locks(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the transaction is over, and its locks with it
         session.info.pop(LOCKED_KEY, None)
         session.info.pop(LOCKED_ROWS_KEY, None)
+        session.info.pop(READ_ROWS_KEY, None)
         session.info.pop(AFTER_LEAVE_KEY, None)
 
 

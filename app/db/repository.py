@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, literal, select, tuple_
+from sqlalchemy import Select, bindparam, inspect, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, object_session
 
 from app.core.errors import NotFound, PreconditionFailed
@@ -18,7 +18,7 @@ from app.core.timeutil import parse_stored_timestamp
 from app.core.wire import page_body, row_encoder
 from app.db import revision, rows
 from app.db.base import TenantMixin
-from app.db.locks import LockOrderError, is_locked, record_locked
+from app.db.locks import LockOrderError, is_locked, note_read, read_in_transaction, record_locked
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 
@@ -35,6 +35,41 @@ def _not_found(model: type[Any], row_id: int) -> NotFound:
     return NotFound(f"{getattr(model, '__label__', model.__name__)} {row_id} not found")
 
 
+_LOADS: dict[tuple[type[Any], bool, bool], Select[Any]] = {}
+
+
+def _load_statement(model: type[Any], *, lock: bool, many: bool) -> Select[Any]:
+    """``SELECT model WHERE id = :id (or IN :ids) AND restaurant_id = :restaurant_id``, built
+    once per shape: building it costs as much as running it."""
+    stmt = _LOADS.get((model, lock, many))
+    if stmt is None:
+        by_id = (
+            model.id.in_(bindparam("ids", expanding=True)) if many else model.id == bindparam("id")
+        )
+        stmt = select(model).where(by_id, model.restaurant_id == bindparam("restaurant_id"))
+        if many:
+            stmt = stmt.order_by(model.id)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        _LOADS[(model, lock, many)] = stmt
+    return stmt
+
+
+def _already_current(uow: UnitOfWork, model: type[Any], row_id: int) -> Any:
+    """The row as this transaction read it, when nobody else can have changed it since: on
+    SQLite a write transaction holds the database's one write lock from its first statement
+    (``BEGIN IMMEDIATE``), so a row it has read is still the latest, and "locked" already."""
+    if not (uow.write and uow.db.writers_exclusive):
+        return None
+    session = uow.session.sync_session
+    if not read_in_transaction(session, model, row_id):
+        return None
+    row = session.identity_map.get(session.identity_key(model, row_id))
+    if row is None or inspect(row).expired_attributes:  # expired: read again
+        return None
+    return row
+
+
 async def load(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], row_id: int, *, lock: bool = False
 ) -> M:
@@ -44,30 +79,47 @@ async def load(
     the restaurant lock (see ``app.db.locks``), and re-reads the row, so checks run against
     the latest committed state; only such a row may have its version checked.
     """
-    not_found = _not_found(model, row_id)
-    if row_id not in INT64:  # no row can have it, and no driver binds it
-        raise not_found
-    stmt = select(model).where(
-        model.id == row_id,  # type: ignore[attr-defined]
-        model.restaurant_id == scope.restaurant_id,
-    )
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    row = await uow.session.scalar(stmt)
-    if row is None:
-        raise not_found
-    if lock:
-        record_locked(uow.session.sync_session, row)
-    return row
+        return (await lock_all(uow, scope, model, (row_id,)))[row_id]
+    return (await _load(uow, scope, model, (row_id,), lock=False))[row_id]
 
 
 async def lock_all(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
 ) -> dict[int, M]:
-    """Lock several rows in id order (a fixed order keeps concurrent writers from deadlocking)."""
+    """Lock several rows (:func:`load` with ``lock``) in one statement, in id order: a fixed
+    order keeps concurrent writers from deadlocking. 404 for the lowest id not found."""
+    wanted = sorted(set(ids))
     found: dict[int, M] = {}
-    for row_id in sorted(set(ids)):
-        found[row_id] = await load(uow, scope, model, row_id, lock=True)
+    for row_id in wanted:
+        current = _already_current(uow, model, row_id)
+        if current is not None:
+            found[row_id] = current
+    missing = [row_id for row_id in wanted if row_id not in found]
+    if missing:
+        found.update(await _load(uow, scope, model, missing, lock=True))
+    session = uow.session.sync_session
+    for row_id in wanted:
+        record_locked(session, found[row_id])
+    return {row_id: found[row_id] for row_id in wanted}
+
+
+async def _load(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
+) -> dict[int, M]:
+    for row_id in ids:
+        if row_id not in INT64:  # no row can have it, and no driver binds it
+            raise _not_found(model, row_id)
+    many = len(ids) > 1
+    params: dict[str, Any] = {"restaurant_id": scope.restaurant_id}
+    params.update({"ids": list(ids)} if many else {"id": ids[0]})
+    stmt = _load_statement(model, lock=lock, many=many)
+    found = {row.id: row for row in (await uow.session.scalars(stmt, params)).all()}
+    for row_id in ids:
+        if row_id not in found:
+            raise _not_found(model, row_id)
+    if uow.write:
+        note_read(uow.session.sync_session, found.values())
     return found
 
 

@@ -92,6 +92,12 @@ class Database:
         return (self._write_sessions if write else self._read_sessions)()
 
     @property
+    def writers_exclusive(self) -> bool:
+        """Whether a write transaction excludes every other writer from its first statement
+        (SQLite's ``BEGIN IMMEDIATE``), so rows it has read cannot change under it."""
+        return self.engine.dialect.name == "sqlite"
+
+    @property
     def shares_a_reader(self) -> bool:
         return self._reader_pool is not None
 

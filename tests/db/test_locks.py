@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from app import deps
 from app.core.config import Settings
 from app.db.locks import LockOrderError
-from app.db.repository import check_version
+from app.db.repository import check_version, load
 from app.db.session import UnitOfWork
 from app.db.tenancy import _make_scope, bind_scope
 from app.guests import service as guest_service
@@ -122,6 +122,59 @@ async def test_reads_take_no_lock(client: AsyncClient, owner: Actor, statements:
     for path in ("/guests", "/tables", "/reservations", "/users", "/restaurant", "/auth/me"):
         assert (await client.get(f"{API}{path}", headers=owner.headers)).status_code == 200
     assert not [s for s in statements if _LOCKING.search(s) or _RESTAURANT_LOCK.search(s)]
+
+
+_READS = {
+    "guests": re.compile(r"^\s*SELECT\b.*\bFROM guests\b", re.S),
+    "dining_tables": re.compile(r"^\s*SELECT\b.*\bFROM dining_tables\b", re.S),
+}
+
+
+async def test_a_write_reads_each_row_once_where_its_transaction_is_exclusive(
+    app: FastAPI, client: AsyncClient, owner: Actor, statements: list[str]
+) -> None:
+    """A move reads the guest, then locks it with its two tables. On SQLite the write
+    transaction has excluded every other writer since its first statement, so the guest it
+    read is still current and is not read again; the tables are locked in one statement.
+    PostgreSQL reads the guest again under its row lock."""
+    first = await create_table(client, owner, "1")
+    second = await create_table(client, owner, "2")
+    guest = await create_guest(client, owner)
+    seat = f"{guest_url(guest['id'])}/seat"
+    assert (
+        await client.post(seat, json={"tableId": first["id"]}, headers=owner.headers)
+    ).status_code == 200
+    statements.clear()
+    moved = await client.post(seat, json={"tableId": second["id"]}, headers=owner.headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["tableId"] == second["id"]
+
+    reads = {name: [s for s in statements if rx.search(s)] for name, rx in _READS.items()}
+    exclusive = app.state.db.engine.dialect.name == "sqlite"
+    assert len(reads["guests"]) == (1 if exclusive else 2), reads["guests"]
+    assert len(reads["dining_tables"]) == 1, reads["dining_tables"]
+    tables = await client.get(f"{API}/tables", headers=owner.headers)
+    by_id = {t["id"]: t for t in tables.json()["items"]}
+    assert by_id[first["id"]]["currentGuestId"] is None
+    assert by_id[second["id"]]["currentGuestId"] == guest["id"]
+
+
+async def test_a_row_expired_in_the_transaction_is_read_again(app: FastAPI, owner: Actor) -> None:
+    """What the transaction read is trusted only while the session still holds it whole."""
+    await create_guest_row(app, owner)
+    scope = _make_scope(owner.restaurant_id, owner.user_id, "owner")
+    uow = UnitOfWork(app.state.db, write=True)
+    uow.bind(scope)
+    try:
+        guest_id = (await uow.session.scalars(select(Guest.id))).one()
+        guest = await load(uow, scope, Guest, guest_id)
+        uow.session.expire(guest)
+        locked = await load(uow, scope, Guest, guest_id, lock=True)
+        assert locked is guest and locked.name == "Ana"
+        check_version(locked, locked.version)
+    finally:
+        await uow.rollback()
+        await uow.close()
 
 
 async def test_a_version_is_never_compared_on_an_unlocked_row(app: FastAPI, owner: Actor) -> None:
