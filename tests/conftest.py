@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event
 
 from app.core.config import Settings
 from app.main import create_app
@@ -90,3 +92,17 @@ async def owner(client: AsyncClient) -> Actor:
 async def rival(client: AsyncClient) -> Actor:
     """The owner of restaurant B, who must never see or touch A's rows."""
     return await register(client, name="Restaurant B")
+
+
+@pytest.fixture
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every statement sent on the app's engine, but BEGIN, COMMIT and ROLLBACK."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"):
+            seen.append(statement)
+
+    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(app.state.db.engine.sync_engine, "before_cursor_execute", record)

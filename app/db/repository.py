@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, inspect, literal, select, tuple_
+from sqlalchemy import Select, bindparam, inspect, literal, select, tuple_, update
 from sqlalchemy.orm import (
     InstrumentedAttribute,
     Session,
@@ -17,13 +17,14 @@ from sqlalchemy.orm import (
     object_session,
 )
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.errors import NotFound, PreconditionFailed
 from app.core.pagination import INT64, decode_cursor, encode_cursor
 from app.core.timeutil import parse_stored_timestamp
 from app.core.wire import page_body, row_encoder
 from app.db import revision, rows
-from app.db.base import TenantMixin
+from app.db.base import Base, TenantMixin, utcnow
 from app.db.locks import (
     LockOrderError,
     is_locked,
@@ -32,8 +33,8 @@ from app.db.locks import (
     record_locked,
     take_restaurant_lock,
 )
-from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope
+from app.db.session import UnitOfWork, record_change
+from app.db.tenancy import RestaurantScope, UnscopedQueryError, scope_of
 
 M = TypeVar("M", bound=TenantMixin)
 
@@ -168,6 +169,93 @@ def _materialize(
             session.add(obj)
         found[values["id"]] = obj
     return found
+
+
+# ----- writing changed rows -------------------------------------------------------------------
+
+_UPDATES: dict[tuple[type[Any], frozenset[str]], rows.RowQuery] = {}
+
+
+def _update_query(model: type[Any], keys: frozenset[str]) -> rows.RowQuery:
+    """``UPDATE model SET <keys>, version, updated_at WHERE id, restaurant_id and version``:
+    the UPDATE the ORM would send for these changed columns, with its version check."""
+    query = _UPDATES.get((model, keys))
+    if query is None:
+        values: dict[str, Any] = {key: bindparam(key) for key in sorted(keys)}
+        values.update(version=bindparam("new_version"), updated_at=bindparam("updated_at"))
+        query = _UPDATES[(model, keys)] = rows.RowQuery(
+            update(model)
+            .where(
+                model.id == bindparam("id"),
+                model.restaurant_id == bindparam(rows.SCOPE_PARAM),
+                model.version == bindparam("old_version"),
+            )
+            .values(values)
+        )
+    return query
+
+
+# The floor's rows (each with a change event): their changes may be written by flush().
+_FLOOR = {
+    m.class_: i for i, m in enumerate(Base.registry.mappers) if hasattr(m.class_, "__entity__")
+}
+
+
+async def flush(uow: UnitOfWork) -> None:
+    """Write the changes the session holds, as ``session.flush()`` does.
+
+    When only rows of the floor (guests, tables, reservations) have changed, nothing new
+    and nothing deleted, each changed row is written here by one prebuilt UPDATE of its
+    changed columns, with the version check and the bookkeeping of the ORM's flush hooks:
+    the restaurant lock first, the revision noted, the change event recorded. The ORM's
+    flush costs several times as much for the same statements. Anything else is flushed
+    by the ORM."""
+    await uow.session.run_sync(_flush)
+
+
+def _flush(session: Session) -> None:
+    if session.new or session.deleted or not all(type(o) in _FLOOR for o in session.dirty):
+        session.flush()
+        return
+    scope = scope_of(session)
+    changed = []
+    for obj in session.dirty:
+        state = inspect(obj)
+        keys = frozenset(k for k, old in state.committed_state.items() if state.dict[k] != old)
+        if keys:
+            changed.append((obj, keys))
+    if not changed:
+        return
+    if scope is None:
+        session.flush()
+        return
+    take_restaurant_lock(session)
+    session.info[revision.WROTE_KEY] = True
+    now = utcnow()
+    # By table, then by primary key, as the ORM orders the UPDATEs of one flush.
+    for obj, keys in sorted(changed, key=lambda c: (_FLOOR[type(c[0])], c[0].id)):
+        model = type(obj)
+        if obj.restaurant_id != scope.restaurant_id:
+            raise UnscopedQueryError(
+                f"{model.__name__} of restaurant {obj.restaurant_id} written in scope "
+                f"{scope.restaurant_id}"
+            )
+        params = {key: getattr(obj, key) for key in keys}
+        params.update(
+            id=obj.id, old_version=obj.version, new_version=obj.version + 1, updated_at=now
+        )
+        matched = rows.execute(session, scope, _update_query(model, keys), params)
+        if matched != 1:
+            raise StaleDataError(
+                f"UPDATE of {model.__tablename__} {obj.id} at version {obj.version} "
+                f"matched {matched} rows"
+            )
+        values = {c.key: getattr(obj, c.key) for c in columns_of(model)}
+        values.update(version=obj.version + 1, updated_at=now)
+        session.expire(obj)
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+        record_change(session, obj)
 
 
 def check_version(row: Any, expected: int | None, *, early: bool = False) -> None:

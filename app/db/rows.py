@@ -300,6 +300,21 @@ def run(
     ]
 
 
+def execute(
+    session: Session,
+    scope: RestaurantScope,
+    query: RowQuery,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """An UPDATE ``query``, as :func:`run` sends it; how many rows it matched."""
+    if not isinstance(query.stmt, Update):
+        raise UnscopedQueryError("execute() updates; a read is run() or fetch()ed")
+    connection = session.connection()
+    sql, values = query.prepare(connection.dialect, scope, params or {})
+    result = connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
+    return int(result.rowcount)
+
+
 def columns(stmt: Select[*tuple[Any, ...]] | Update) -> tuple[str, ...]:
     if isinstance(stmt, Update):
         return ()

@@ -224,6 +224,11 @@ def _record_changes(session: Session, _ctx: Any) -> None:
         _record(changes, obj, deleted=True)
 
 
+def record_change(session: Session, obj: Any) -> None:
+    """A row written outside the ORM's flush (``repository.flush``) is recorded as one."""
+    _record(session.info.setdefault(CHANGES_KEY, {}), obj, deleted=False)
+
+
 def _record(changes: dict[tuple[str, int], ChangeEvent], obj: Any, *, deleted: bool) -> None:
     entity = getattr(obj, "__entity__", None)
     if entity is None:

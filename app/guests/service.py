@@ -23,6 +23,7 @@ from app.db.repository import (
     JSONBody,
     check_version,
     columns_of,
+    flush,
     load,
     lock_all,
     page_of,
@@ -159,14 +160,14 @@ async def seat_at(
     if guest.table_id is not None:
         # A move: free the old table first, so no moment has one guest at two tables.
         free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
-        await uow.session.flush()
+        await flush(uow)
     else:
         guest.seated_at = _now()
     guest.status = "seated"
     guest.table_id = table.id
     table.status = "occupied"
     table.current_guest_id = guest.id
-    await uow.session.flush()
+    await flush(uow)
 
 
 def unseat(guest: Guest, tables: dict[int, DiningTable]) -> None:
@@ -217,7 +218,7 @@ async def create_guest(
         **data.model_dump(),
     )
     uow.session.add(guest)
-    await uow.session.flush()
+    await flush(uow)
     return guest
 
 
@@ -277,7 +278,7 @@ async def update_guest(
 
     for field, value in changes.items():
         setattr(guest, field, value)
-    await uow.session.flush()
+    await flush(uow)
     return guest
 
 
@@ -307,7 +308,7 @@ async def complete_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int)
     rules.check_move(guest.id, guest.status, "completed")
     if guest.status != "completed":
         await complete(uow, scope, guest, tables)
-        await uow.session.flush()
+        await flush(uow)
     return guest
 
 
@@ -328,6 +329,6 @@ async def delete_guest(
         reservation.guest_id = None
         if reservation.status == "checked_in":  # its party is gone for good
             reservation.status = "completed"
-    await uow.session.flush()
+    await flush(uow)
     await uow.session.delete(guest)
-    await uow.session.flush()
+    await flush(uow)

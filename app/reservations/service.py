@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
 from app.core.timeutil import local_day_bounds, local_instant
-from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
+from app.db.repository import JSONBody, check_version, columns_of, flush, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import service as guests
@@ -128,7 +128,7 @@ async def create_reservation(
     )
     await _ensure_table_free(uow, scope, reservation)
     uow.session.add(reservation)
-    await uow.session.flush()
+    await flush(uow)
     return reservation
 
 
@@ -161,7 +161,7 @@ async def update_reservation(
         reservation.status = status
     if changes.keys() & {"starts_at", "duration_minutes", "table_id"} or status is not None:
         await _ensure_table_free(uow, scope, reservation)
-    await uow.session.flush()
+    await flush(uow)
     return reservation
 
 
@@ -186,7 +186,7 @@ async def _check_in(
     )
     reservation.status = "checked_in"
     reservation.guest_id = guest.id
-    await uow.session.flush()
+    await flush(uow)
     target = table_id if table_id is not None else reservation.table_id
     if target is not None:
         await guests.seat_guest(
@@ -227,9 +227,9 @@ async def delete_reservation(
     ).all()
     for guest in linked:
         guest.reservation_id = None
-    await uow.session.flush()
+    await flush(uow)
     await uow.session.delete(reservation)
-    await uow.session.flush()
+    await flush(uow)
 
 
 # ----- availability ---------------------------------------------------------------------

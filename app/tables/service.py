@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
-from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
+from app.db.repository import JSONBody, check_version, columns_of, flush, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
@@ -75,7 +75,7 @@ def _duplicate(number: str) -> Duplicate:
 
 async def _flush_layout(uow: UnitOfWork, number: str) -> None:
     try:
-        await uow.session.flush()
+        await flush(uow)
     except IntegrityError as exc:  # a concurrent create or renumber won the race
         raise _duplicate(number) from exc
 
@@ -161,6 +161,6 @@ async def delete_table(
     ).all()
     for reservation in held:
         reservation.table_id = None
-    await uow.session.flush()
+    await flush(uow)
     await uow.session.delete(table)
-    await uow.session.flush()
+    await flush(uow)

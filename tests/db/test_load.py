@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import inspect
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
-from app.db.repository import load, lock_all
+from app.auth.service import SessionsNotEnded
+from app.db.repository import flush, load, lock_all
 from app.db.session import UnitOfWork
-from app.db.tenancy import _make_scope
-from app.models import DiningTable, Guest
+from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
+from app.models import DiningTable, Guest, User
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import create_guest, create_table
 
@@ -62,6 +66,93 @@ async def test_a_lock_reads_over_the_held_object_and_a_plain_load_keeps_it(
         assert list(locked) == [first["id"], second["id"]]
         assert locked[first["id"]] is table
         assert table.section == first["section"] and not inspect(table).modified
+    finally:
+        await uow.rollback()
+        await uow.close()
+
+
+# ----- flush(): the changed rows of the floor, written by prebuilt UPDATEs --------------------
+
+
+async def _write_unit(app: FastAPI, owner: Actor) -> tuple[UnitOfWork, RestaurantScope]:
+    scope = _make_scope(owner.restaurant_id, owner.user_id, owner.role)
+    uow = UnitOfWork(app.state.db, write=True)
+    uow.bind(scope)
+    return uow, scope
+
+
+async def test_flush_writes_the_changed_columns_and_leaves_the_row_clean(
+    app: FastAPI, client: AsyncClient, owner: Actor, statements: list[str]
+) -> None:
+    made = await create_guest(client, owner)
+    uow, scope = await _write_unit(app, owner)
+    try:
+        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        statements.clear()
+        guest.notes = "Birthday"
+        guest.name = made["name"]  # set to what it was: not a change
+        await flush(uow)
+        updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE GUESTS")]
+        assert len(updates) == 1 and "notes" in updates[0] and "name" not in updates[0]
+        assert guest.version == made["version"] + 1 and guest.updated_at > guest.created_at
+        assert not inspect(guest).modified
+        assert [(c.entity, c.id, c.row["version"]) for c in uow.changes] == [  # type: ignore[index]
+            ("guests", guest.id, guest.version)
+        ]
+        statements.clear()
+        await flush(uow)  # nothing changed since
+        assert not [s for s in statements if "UPDATE GUESTS" in s.upper()]
+        await uow.commit()
+    finally:
+        await uow.close()
+    stored = (await client.get(f"/api/v1/guests/{made['id']}", headers=owner.headers)).json()
+    assert stored["notes"] == "Birthday" and stored["version"] == made["version"] + 1
+
+
+async def test_flush_refuses_a_row_changed_since_it_was_read(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """The UPDATE names the version it read, as the ORM's does: a row at another version
+    matches nothing, and the write fails instead of overwriting it."""
+    made = await create_guest(client, owner)
+    uow, scope = await _write_unit(app, owner)
+    try:
+        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        set_committed_value(guest, "version", guest.version - 1)  # as if read before a write
+        guest.notes = "Lost update"
+        with pytest.raises(StaleDataError):
+            await flush(uow)
+    finally:
+        await uow.rollback()
+        await uow.close()
+
+
+async def test_flush_refuses_a_row_of_another_restaurant(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    made = await create_guest(client, owner)
+    uow, scope = await _write_unit(app, owner)
+    try:
+        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        guest.restaurant_id = rival.restaurant_id
+        with pytest.raises(UnscopedQueryError):
+            await flush(uow)
+    finally:
+        await uow.rollback()
+        await uow.close()
+
+
+async def test_flush_leaves_other_changes_to_the_orm_and_its_guards(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """A change to a user goes through the ORM's flush, whose guards still hold: a password
+    changed without ending the user's sessions is refused."""
+    uow, scope = await _write_unit(app, owner)
+    try:
+        user = await load(uow, scope, User, owner.user_id, lock=True)
+        user.password_hash = "not-a-hash"
+        with pytest.raises(SessionsNotEnded):
+            await flush(uow)
     finally:
         await uow.rollback()
         await uow.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app import deps
@@ -34,19 +34,6 @@ _LOCKING = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|\bFOR (NO KEY )?UPDATE\b|\b
 _RESTAURANT_LOCK = re.compile(
     r"SELECT users.role, restaurants.table_after_guest_leaves\s+FROM users, restaurants"
 )
-
-
-@pytest.fixture
-def statements(app: FastAPI) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"):
-            seen.append(statement)
-
-    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(app.state.db.engine.sync_engine, "before_cursor_execute", record)
 
 
 def _assert_restaurant_lock_first(seen: list[str], what: str) -> None:
