@@ -283,6 +283,15 @@ class JSONBody(Response):
     media_type = "application/json"
 
 
+def row_body(row: Any, schema: type[BaseModel], status_code: int = 200) -> JSONBody:
+    """A row the unit of work holds, as the JSON of ``schema`` (``app.core.wire``): what
+    ``schema.model_validate(row)`` would give, without validating what was just read or
+    written."""
+    names = tuple(schema.model_fields)
+    values = [getattr(row, name) for name in names]
+    return JSONBody(row_encoder(schema, names)(values).encode(), status_code=status_code)
+
+
 async def page_of(
     uow: UnitOfWork,
     scope: RestaurantScope,

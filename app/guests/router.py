@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
+from app.db.repository import row_body
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.guests import schemas, service
 from app.idempotency.route import IdempotentRoute
@@ -43,11 +44,10 @@ async def list_guests(
     response_model=schemas.Guest,
     responses=errors(401),
 )
-async def create_guest(
-    data: schemas.GuestCreate, uow: UnitOfWorkDep, scope: Scope
-) -> schemas.Guest:
+async def create_guest(data: schemas.GuestCreate, uow: UnitOfWorkDep, scope: Scope) -> Response:
     """Add a party to the waitlist (status `waiting`, `arrivedAt` now)."""
-    return schemas.Guest.model_validate(await service.create_guest(uow, scope, data))
+    guest = await service.create_guest(uow, scope, data)
+    return row_body(guest, schemas.Guest, status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -65,12 +65,12 @@ async def get_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response
 )
 async def update_guest(
     guest_id: int, data: schemas.GuestUpdate, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
-) -> schemas.Guest:
+) -> Response:
     """`tableId: T` seats (or moves) the guest; `tableId: null` unseats; `status` follows
     the lifecycle. Errors, first applicable wins: `invalid_transition`,
     `table_unavailable`, `table_occupied`, `capacity_exceeded`."""
     guest = await service.update_guest(uow, scope, guest_id, data, if_match=if_match)
-    return schemas.Guest.model_validate(guest)
+    return row_body(guest, schemas.Guest)
 
 
 @router.delete(
@@ -93,12 +93,12 @@ async def delete_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope, if_match
 )
 async def seat_guest(
     guest_id: int, data: schemas.SeatRequest, uow: UnitOfWorkDep, scope: Scope
-) -> schemas.Guest:
+) -> Response:
     """The same as PATCH `{"tableId": …}`."""
     guest = await service.seat_guest(
         uow, scope, guest_id, data.table_id, allow_over_capacity=data.allow_over_capacity
     )
-    return schemas.Guest.model_validate(guest)
+    return row_body(guest, schemas.Guest)
 
 
 @router.post(
@@ -107,6 +107,6 @@ async def seat_guest(
     response_model=schemas.Guest,
     responses=errors(401, 404, 409),
 )
-async def complete_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> schemas.Guest:
+async def complete_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
     """The same as PATCH `{"status": "completed"}`: the table is freed."""
-    return schemas.Guest.model_validate(await service.complete_guest(uow, scope, guest_id))
+    return row_body(await service.complete_guest(uow, scope, guest_id), schemas.Guest)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
+from app.db.repository import row_body
 from app.deps import IfMatch, Scope, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
 from app.tables import schemas, service
@@ -43,11 +44,10 @@ async def list_tables(
     response_model=schemas.Table,
     responses=errors(401, 403, 409),
 )
-async def create_table(
-    data: schemas.TableCreate, uow: UnitOfWorkDep, scope: Scope
-) -> schemas.Table:
+async def create_table(data: schemas.TableCreate, uow: UnitOfWorkDep, scope: Scope) -> Response:
     """Owners and managers only. A `tableNumber` already used is 409 `duplicate`."""
-    return schemas.Table.model_validate(await service.create_table(uow, scope, data))
+    table = await service.create_table(uow, scope, data)
+    return row_body(table, schemas.Table, status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -65,12 +65,12 @@ async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response
 )
 async def update_table(
     table_id: int, data: schemas.TableUpdate, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
-) -> schemas.Table:
+) -> Response:
     """`status` of an occupied table is 409 `table_occupied`; `occupied` itself is reached
     only by seating (422 here). `currentGuestId: G` seats G here exactly like the guest's
     PATCH `tableId`; `currentGuestId: null` completes the current guest."""
     table = await service.update_table(uow, scope, table_id, data, if_match=if_match)
-    return schemas.Table.model_validate(table)
+    return row_body(table, schemas.Table)
 
 
 @router.delete(

@@ -13,10 +13,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import SessionsNotEnded
-from app.db.repository import flush, load, lock_all
+from app.db.repository import flush, load, lock_all, row_body
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
+from app.guests import schemas as guest_schemas
 from app.models import DiningTable, Guest, User
+from app.tables import schemas as table_schemas
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import create_guest, create_table
 
@@ -153,6 +155,29 @@ async def test_flush_leaves_other_changes_to_the_orm_and_its_guards(
         user.password_hash = "not-a-hash"
         with pytest.raises(SessionsNotEnded):
             await flush(uow)
+    finally:
+        await uow.rollback()
+        await uow.close()
+
+
+async def test_a_written_row_answers_the_bytes_its_schema_would(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """``row_body`` writes a row the unit of work holds as pydantic writes its schema."""
+    table = await create_table(client, owner, "1")
+    seated = await create_guest(client, owner)
+    await client.post(
+        f"/api/v1/guests/{seated['id']}/seat", json={"tableId": table["id"]}, headers=owner.headers
+    )
+    uow, scope = await _write_unit(app, owner)
+    try:
+        for model, schema, row_id in (
+            (Guest, guest_schemas.Guest, seated["id"]),
+            (DiningTable, table_schemas.Table, table["id"]),
+        ):
+            row = await load(uow, scope, model, row_id)
+            expected = schema.model_validate(row).model_dump_json(by_alias=True).encode()
+            assert bytes(row_body(row, schema).body) == expected
     finally:
         await uow.rollback()
         await uow.close()
