@@ -13,7 +13,7 @@ from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized, field_error
 from app.core.security import InvalidToken, decode_access_token
 from app.db import rows
-from app.db.session import UnitOfWork, UnitOfWorkDep
+from app.db.session import UnitOfWork, UnitOfWorkDep, unit_of_work_of
 from app.db.tenancy import RestaurantScope, _make_scope
 from app.models import User
 
@@ -60,10 +60,9 @@ async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -
 
 
 async def current_scope(
-    request: Request,
-    uow: UnitOfWorkDep,
-    token: Annotated[str | None, Depends(_bearer)],
+    request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> RestaurantScope:
+    uow = unit_of_work_of(request)
     scope = await authenticate(token, uow, request.app.state.settings)
     uow.bind(scope)
     request.state.restaurant_id = scope.restaurant_id

@@ -313,12 +313,19 @@ class UnitOfWorkRoute(APIRoute):
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def current_unit_of_work(request: Request) -> UnitOfWork:
+def unit_of_work_of(request: Request) -> UnitOfWork:
     """The request's unit of work; only a :class:`UnitOfWorkRoute` has one."""
     uow: UnitOfWork | None = getattr(request.state, "uow", None)
     if uow is None:
         raise RuntimeError(f"{request.url.path}: its router needs route_class=UnitOfWorkRoute")
     return uow
+
+
+async def current_unit_of_work(request: Request) -> UnitOfWork:
+    """The dependency form of :func:`unit_of_work_of`, for route handlers. Other
+    dependencies call the function itself: FastAPI spends ~20 us on each dependency it
+    resolves, even one it has already resolved for the request."""
+    return unit_of_work_of(request)
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(current_unit_of_work)]

@@ -25,8 +25,8 @@ from app.core.errors import (
 )
 from app.core.openapi import errors
 from app.core.text import Text
-from app.db.session import Handler, UnitOfWork, UnitOfWorkRoute
-from app.deps import Scope, UnitOfWorkDep
+from app.db.session import Handler, UnitOfWork, UnitOfWorkRoute, unit_of_work_of
+from app.deps import Scope
 from app.idempotency import service
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -58,7 +58,6 @@ class _Pending:
 
 async def idempotency_key(
     request: Request,
-    uow: UnitOfWorkDep,
     scope: Scope,
     key: Annotated[
         Text | None,
@@ -76,7 +75,7 @@ async def idempotency_key(
     if key is None:
         return
     request_print = service.fingerprint(request.method, request.url.path, await request.body())
-    stored = await service.find(uow, scope, key)
+    stored = await service.find(unit_of_work_of(request), scope, key)
     if stored is None:
         request.state.idempotency = _Pending(key, request_print)
         return
