@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, inspect, literal, select, tuple_, update
+from sqlalchemy import Select, bindparam, insert, inspect, literal, select, tuple_, update
 from sqlalchemy.orm import (
     InstrumentedAttribute,
     Session,
@@ -34,6 +34,7 @@ from app.db.locks import (
     take_restaurant_lock,
 )
 from app.db.session import UnitOfWork, record_change
+from app.db.statements import RESTAURANT
 from app.db.tenancy import RestaurantScope, UnscopedQueryError, scope_of
 
 M = TypeVar("M", bound=TenantMixin)
@@ -159,14 +160,17 @@ def _materialize(
         if held is not None and not refresh and not inspect(held).expired_attributes:
             found[values["id"]] = held
             continue
-        if held is not None:
-            session.expire(held)  # its changes are dropped; each value is set below
-        obj = held if held is not None else inspect(model).class_manager.new_instance()
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
         if held is None:
+            obj = inspect(model).class_manager.new_instance()
+            # As the ORM's loader fills a new object: straight into its dict, no history.
+            obj.__dict__.update(values)
             make_transient_to_detached(obj)
             session.add(obj)
+        else:
+            obj = held
+            session.expire(obj)  # its changes are dropped; each value is set below
+            for name, value in values.items():
+                set_committed_value(obj, name, value)
         found[values["id"]] = obj
     return found
 
@@ -214,10 +218,19 @@ async def flush(uow: UnitOfWork) -> None:
 
 
 def _flush(session: Session) -> None:
-    if session.new or session.deleted or not all(type(o) in _FLOOR for o in session.dirty):
+    new = list(session.new)
+    scope = scope_of(session)
+    if (
+        scope is None
+        or session.deleted
+        or not all(type(o) in _FLOOR for o in (*new, *session.dirty))
+        or (new and (len(new) > 1 or session.dirty))
+    ):
         session.flush()
         return
-    scope = scope_of(session)
+    if new:
+        _insert(session, scope, new[0])
+        return
     changed = []
     for obj in session.dirty:
         state = inspect(obj)
@@ -225,9 +238,6 @@ def _flush(session: Session) -> None:
         if keys:
             changed.append((obj, keys))
     if not changed:
-        return
-    if scope is None:
-        session.flush()
         return
     take_restaurant_lock(session)
     session.info[revision.WROTE_KEY] = True
@@ -256,6 +266,63 @@ def _flush(session: Session) -> None:
         for key, value in values.items():
             set_committed_value(obj, key, value)
         record_change(session, obj)
+
+
+_INSERTS: dict[type[Any], rows.RowQuery] = {}
+
+
+def _insert_query(model: type[Any]) -> rows.RowQuery:
+    """``INSERT INTO model (every column but id) VALUES (...) RETURNING id``."""
+    query = _INSERTS.get(model)
+    if query is None:
+        values: dict[str, Any] = {c.key: bindparam(c.key) for c in model.__table__.c}
+        values.pop("id")
+        values[RESTAURANT] = bindparam(rows.SCOPE_PARAM)
+        query = _INSERTS[model] = rows.RowQuery(insert(model).values(values).returning(model.id))
+    return query
+
+
+class _Defaults:
+    """What a column default that reads the row being inserted is given (``context``)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def get_current_parameters(self) -> dict[str, Any]:
+        return self._values
+
+
+def _insert(session: Session, scope: RestaurantScope, obj: Any) -> None:
+    """The one new row of the floor a flush writes: its columns' defaults as the ORM would
+    fill them (a value never set takes its column's default), one INSERT, and the object
+    made persistent with every value it was written with."""
+    model = type(obj)
+    if obj.restaurant_id != scope.restaurant_id:
+        raise UnscopedQueryError(
+            f"{model.__name__} of restaurant {obj.restaurant_id} written in scope "
+            f"{scope.restaurant_id}"
+        )
+    take_restaurant_lock(session)
+    session.info[revision.WROTE_KEY] = True
+    values: dict[str, Any] = {}
+    for column in model.__table__.c:
+        if column.key == "id":
+            continue
+        if column.key in obj.__dict__:
+            values[column.key] = obj.__dict__[column.key]
+        elif column.default is None:
+            values[column.key] = None
+        elif column.default.is_callable:
+            values[column.key] = column.default.arg(_Defaults(values))
+        else:
+            values[column.key] = column.default.arg
+    params = {k: v for k, v in values.items() if k != RESTAURANT}
+    (row,) = rows.run(session, scope, _insert_query(model), params)
+    session.expunge(obj)
+    obj.__dict__.update(values, id=row[0])
+    make_transient_to_detached(obj)
+    session.add(obj)
+    record_change(session, obj)
 
 
 def check_version(row: Any, expected: int | None, *, early: bool = False) -> None:

@@ -13,8 +13,9 @@ when that parameter is the scope's restaurant.
 Anything else raises :class:`~app.db.tenancy.UnscopedQueryError`, as the ORM guard does.
 
 A :class:`RowQuery` may also be an UPDATE of one restaurant's rows, under the same rule, that
-sets neither ``restaurant_id`` nor ``id``; :func:`run` sends it inside a session's transaction
-(the restaurant lock and the revision, from the session's own hooks).
+sets neither ``restaurant_id`` nor ``id``, or the INSERT of one row of a tenant table whose
+``restaurant_id`` is the scope's parameter; :func:`run` and :func:`execute` send them inside a
+session's transaction (the restaurant lock, the revision, ``repository.flush``).
 
 Read units of work run these outside any transaction (a single SELECT is its own snapshot): on
 SQLite on the one connection all such reads share, on PostgreSQL on one pool connection per
@@ -28,7 +29,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BinaryExpression, BindParameter, Column, Connection, Select, Table, Update
+from sqlalchemy import (
+    BinaryExpression,
+    BindParameter,
+    Column,
+    Connection,
+    Insert,
+    Select,
+    Table,
+    Update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import (
@@ -89,7 +99,10 @@ _ALLOWED = (
 
 
 def _refuse_unreachable(stmt: Any) -> None:
-    if isinstance(stmt, Update):
+    if isinstance(stmt, Insert):
+        if stmt.select is not None or stmt._multi_values or stmt._post_values_clause is not None:
+            raise UnscopedQueryError("a row INSERT gives one row's values, and only those")
+    elif isinstance(stmt, Update):
         moved = [c for c in (stmt._values or ()) if getattr(c, "key", c) in (RESTAURANT, "id")]
         if moved:
             raise UnscopedQueryError("a row UPDATE cannot set restaurant_id or id")
@@ -104,9 +117,16 @@ def _refuse_unreachable(stmt: Any) -> None:
         )
 
 
-def _restaurant_binds(stmt: Select[*tuple[Any, ...]] | Update) -> list[BindParameter[Any]]:
-    """The ``restaurant_id = :param`` term of each table read, or a refusal."""
+def _restaurant_binds(stmt: Any) -> list[BindParameter[Any]]:
+    """The ``restaurant_id = :param`` term of each table read, or a refusal; for an INSERT,
+    the parameter its ``restaurant_id`` value is."""
     _refuse_unreachable(stmt)
+    if isinstance(stmt, Insert):
+        given = {getattr(c, "key", c): v for c, v in (stmt._values or {}).items()}
+        value = given.get(RESTAURANT)
+        if stmt.table.name not in tenant_tables() or not isinstance(value, BindParameter):
+            raise UnscopedQueryError("a row INSERT gives its restaurant_id as a parameter")
+        return [value]
     froms = [stmt.table] if isinstance(stmt, Update) else stmt.get_final_froms()
     tenant = tenant_tables()
     binds: dict[Any, BindParameter[Any]] = {}
@@ -135,7 +155,9 @@ def _restaurant_binds(stmt: Select[*tuple[Any, ...]] | Update) -> list[BindParam
     return list(binds.values())
 
 
-def _compile(stmt: Select[*tuple[Any, ...]] | Update, dialect: Any, cache_key: Any) -> _Compiled:
+def _compile(
+    stmt: Select[*tuple[Any, ...]] | Update | Insert, dialect: Any, cache_key: Any
+) -> _Compiled:
     binds = _restaurant_binds(stmt)
     compiled = stmt.compile(dialect=dialect, cache_key=cache_key)  # None: a RowQuery's
     names = tuple(compiled.positiontup or ())
@@ -149,7 +171,8 @@ def _compile(stmt: Select[*tuple[Any, ...]] | Update, dialect: Any, cache_key: A
         sql=compiled.string,
         names=names,
         processors=processors,
-        restaurant_params=tuple(compiled.bind_names[b] for b in binds),
+        # An INSERT's values are bound through copies made with their column types.
+        restaurant_params=tuple(compiled.bind_names.get(b, b.key) for b in binds),
         expanding=any(compiled.binds[name].expanding for name in names),
         defaults={name: bind.value for name, bind in compiled.binds.items() if not bind.required},
     )
@@ -196,14 +219,19 @@ class RowQuery:
     and its restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch` and :func:`run`
     fill from the scope."""
 
-    def __init__(self, stmt: Select[*tuple[Any, ...]] | Update) -> None:
+    def __init__(self, stmt: Select[*tuple[Any, ...]] | Update | Insert) -> None:
         binds = _restaurant_binds(stmt)
         if any(bind.key != SCOPE_PARAM for bind in binds):
             raise UnscopedQueryError(f"a RowQuery binds its restaurant as :{SCOPE_PARAM}")
-        if isinstance(stmt, Update):
+        if isinstance(stmt, Update | Insert):
             # Sent as compiled, with no execution context to fill in column defaults.
             given = {getattr(c, "key", c) for c in stmt._values or ()}
-            unset = [c.key for c in stmt.table.c if c.onupdate is not None and c.key not in given]
+            default = "onupdate" if isinstance(stmt, Update) else "default"
+            unset = [
+                c.key
+                for c in stmt.table.c
+                if getattr(c, default) is not None and c.key not in given
+            ]
             if unset:
                 raise ValueError(f"an UPDATE RowQuery leaves {unset} to a default it never gets")
         self.stmt = stmt
@@ -331,7 +359,7 @@ def execute(
     return int(result.rowcount)
 
 
-def columns(stmt: Select[*tuple[Any, ...]] | Update) -> tuple[str, ...]:
-    if isinstance(stmt, Update):
-        return ()
+def columns(stmt: Select[*tuple[Any, ...]] | Update | Insert) -> tuple[str, ...]:
+    if isinstance(stmt, Update | Insert):
+        return tuple(str(getattr(c, "key", c)) for c in stmt._returning)
     return tuple(str(c.key) for c in stmt.selected_columns)

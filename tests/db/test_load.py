@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
@@ -180,4 +180,46 @@ async def test_a_written_row_answers_the_bytes_its_schema_would(
             assert bytes(row_body(row, schema).body) == expected
     finally:
         await uow.rollback()
+        await uow.close()
+
+
+async def test_flush_inserts_the_row_the_orm_would(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """A new guest written by ``flush`` gets the defaults the ORM's flush would give it (a
+    value never set takes its column's default; updated_at equals created_at), becomes a
+    persistent object with its id, and is recorded as a change."""
+    uow, _ = await _write_unit(app, owner)
+    by_orm: dict[str, object] = {}
+    try:
+        for writer in ("repository", "orm"):
+            guest = Guest(
+                restaurant_id=owner.restaurant_id,
+                name="Ana",
+                party_size=2,
+                arrived_at=datetime.now(UTC),
+            )
+            uow.session.add(guest)
+            if writer == "repository":
+                await flush(uow)
+                mine = guest
+            else:
+                await uow.session.flush()
+                by_orm = {c.key: getattr(guest, c.key) for c in Guest.__table__.c}
+        state = inspect(mine)
+        assert state.persistent and not state.modified and mine.id is not None
+        assert mine.created_at == mine.updated_at
+        assert ("guests", mine.id) in {(c.entity, c.id) for c in uow.changes}
+        await uow.session.refresh(mine)  # as stored
+        stored = {c.key: getattr(mine, c.key) for c in Guest.__table__.c}
+        different = {
+            key
+            for key in stored
+            if stored[key] != by_orm[key]
+            and key not in ("id", "arrived_at", "created_at", "updated_at")
+        }
+        assert not different, different
+        assert stored["status"] == "waiting" and stored["version"] == 1
+        await uow.commit()
+    finally:
         await uow.close()

@@ -29,6 +29,7 @@ from sqlalchemy import (
     column,
     event,
     exists,
+    insert,
     literal,
     literal_column,
     or_,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from app.db.repository import columns_of
@@ -529,3 +531,42 @@ async def test_fetch_does_not_send_an_update(app: FastAPI, owner: Actor) -> None
     async with read_unit(app, scope) as uow:
         with pytest.raises(UnscopedQueryError):
             await fetch(uow, scope, _RENAME, {"id": 1, "name": "x"})
+
+
+REFUSED_INSERTS: dict[str, Callable[[], Any]] = {
+    "restaurant-as-a-literal": lambda: insert(DiningTable).values(restaurant_id=1),
+    "restaurant-not-given": lambda: insert(DiningTable).values(table_number=bindparam("n")),
+    "not-a-tenant-table": lambda: insert(Restaurant).values(name=bindparam("name")),
+    "insert-select": lambda: insert(DiningTable).from_select(
+        ["restaurant_id"], select(DiningTable.restaurant_id)
+    ),
+    "several-rows": lambda: insert(DiningTable).values(
+        [{"restaurant_id": bindparam(SCOPE_PARAM)}, {"restaurant_id": bindparam(SCOPE_PARAM)}]
+    ),
+    "upsert": lambda: (
+        sqlite_insert(DiningTable)
+        .values(restaurant_id=bindparam(SCOPE_PARAM))
+        .on_conflict_do_nothing()
+    ),
+    "a-subquery-value": lambda: insert(DiningTable).values(
+        restaurant_id=bindparam(SCOPE_PARAM),
+        table_number=select(User.password_hash).limit(1).scalar_subquery(),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_INSERTS))
+def test_an_insert_that_does_not_take_the_scope_restaurant_is_refused(name: str) -> None:
+    """An INSERT RowQuery writes one row of a tenant table, whose restaurant_id is the
+    scope's parameter, from parameters alone."""
+    with pytest.raises(UnscopedQueryError):
+        RowQuery(REFUSED_INSERTS[name]())
+
+
+def test_an_insert_must_give_every_column_that_has_a_default() -> None:
+    with pytest.raises(ValueError, match="created_at"):
+        RowQuery(
+            insert(DiningTable).values(
+                restaurant_id=bindparam(SCOPE_PARAM), table_number=bindparam("n")
+            )
+        )
