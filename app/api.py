@@ -30,6 +30,8 @@ def include_routers(app: FastAPI) -> None:
     """Every route straight into the app's own route list, its full path already set by its
     router's prefix. include_router() would keep each router as a branch that FastAPI matches
     a request against twice, route by route, and re-checks for changes on every request:
-    ~40 us of each request here."""
-    for router in (health_router, *DOMAIN_ROUTERS):
-        app.router.routes.extend(router.routes)
+    ~40 us of each request here. The domain's routes go before the documentation's and the
+    health checks' (already there, or added after), which are asked for far less often."""
+    domain = [route for router in DOMAIN_ROUTERS for route in router.routes]
+    app.router.routes[:0] = domain
+    app.router.routes.extend(health_router.routes)
