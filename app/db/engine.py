@@ -49,10 +49,10 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE_OPTION):
-            conn.exec_driver_sql(sqlite.BEGIN_WRITE)
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # The dialect's do_begin(), called next, sends the BEGIN this says.
+        conn.connection.dbapi_connection.begins_writes = bool(  # type: ignore[union-attr]
+            conn.get_execution_options().get(WRITE_OPTION)
+        )
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -152,6 +152,7 @@ class Connection(sqlite3.Connection):
 
     turns: WriteTurns
     busy_timeout: float
+    begins_writes: bool  # whether the next transaction is a write (app.db.engine sets it)
     _has_turn: bool
 
     def cursor(self, factory: Any = Cursor) -> Cursor:  # type: ignore[override]
@@ -235,6 +236,7 @@ def connect(
     assert isinstance(conn, Connection)
     conn.turns = write_turns if write_turns is not None else WriteTurns()
     conn.busy_timeout = busy_timeout_ms / 1000
+    conn.begins_writes = False
     conn._has_turn = False
     return conn
 
@@ -264,6 +266,12 @@ class SQLiteDialect_qtable(SQLiteDialect_pysqlite):
 
     def get_driver_connection(self, connection: Any) -> Any:
         return connection
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        """BEGIN, or BEGIN IMMEDIATE for a write transaction, sent on the connection itself:
+        through exec_driver_sql it cost ~60 us more. Errors are wrapped as any statement's."""
+        connection = dbapi_connection.driver_connection
+        connection.cursor().execute(BEGIN_WRITE if connection.begins_writes else "BEGIN")
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_qtable")
