@@ -16,7 +16,6 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
     object_session,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.errors import NotFound, PreconditionFailed
@@ -121,6 +120,14 @@ async def lock_all(
     return {row_id: found[row_id] for row_id in wanted}
 
 
+def _committed(session: Session, obj: Any) -> None:
+    """Every value the object holds is now the stored one: no history, not modified, not
+    expired. What the ORM itself does to a row it has just loaded or flushed (its own
+    ``InstanceState._commit_all``; SQLAlchemy is pinned to 2.1, and tests/db/test_load.py
+    checks the result)."""
+    inspect(obj)._commit_all(obj.__dict__, session.identity_map)
+
+
 async def _load(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
 ) -> dict[int, M]:
@@ -168,9 +175,8 @@ def _materialize(
             session.add(obj)
         else:
             obj = held
-            session.expire(obj)  # its changes are dropped; each value is set below
-            for name, value in values.items():
-                set_committed_value(obj, name, value)
+            obj.__dict__.update(values)
+            _committed(session, obj)  # what it held changed is dropped for what was read
         found[values["id"]] = obj
     return found
 
@@ -260,11 +266,8 @@ def _flush(session: Session) -> None:
                 f"UPDATE of {model.__tablename__} {obj.id} at version {obj.version} "
                 f"matched {matched} rows"
             )
-        values = {c.key: getattr(obj, c.key) for c in columns_of(model)}
-        values.update(version=obj.version + 1, updated_at=now)
-        session.expire(obj)
-        for key, value in values.items():
-            set_committed_value(obj, key, value)
+        obj.__dict__.update(version=obj.version + 1, updated_at=now)
+        _committed(session, obj)
         record_change(session, obj)
 
 
