@@ -1,11 +1,12 @@
 """The restaurant's revision: one more for each write transaction, taken just before commit.
 
-Every transaction of a write unit of work that inserts, updates or deletes (through a flush or
-an ORM statement) sets ``restaurants.revision = revision + 1`` for its scope's restaurant just
-before it commits. It already holds the restaurant lock then (app.db.locks takes it before the
-first write), so the revisions of one restaurant follow its commit order. A rolled-back
-transaction adds nothing. A reader that reads the same revision twice knows that no write of
-the restaurant committed in between, in this process or any other: the list cache
+Every transaction of a write unit of work that inserts, updates or deletes (through the ORM's
+flush, an ORM statement or ``repository.flush``) sets ``restaurants.revision = revision + 1``
+for its scope's restaurant just before it commits. It already holds the restaurant lock then
+(app.db.locks takes it before the first write), so the revisions of one restaurant follow its
+commit order. A rolled-back transaction adds nothing. A reader that reads the same revision
+twice knows that no write of the restaurant committed in between, in this process or any
+other: the list cache
 (``app.db.repository.page_of``) serves its answer only then.
 
 ``updated_at`` is set to itself: the restaurant's own row has not changed.
