@@ -14,23 +14,21 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import SessionsNotEnded
 from app.db.repository import flush, load, lock_all, row_body
-from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
+from app.db.tenancy import UnscopedQueryError
 from app.guests import schemas as guest_schemas
 from app.models import DiningTable, Guest, User
 from app.tables import schemas as table_schemas
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import create_guest, create_table
+from tests.fixtures.units import scope_for, unit_of_work
 
 
 async def test_a_loaded_row_is_a_persistent_object_with_typed_values(
     app: FastAPI, client: AsyncClient, owner: Actor
 ) -> None:
     made = await create_guest(client, owner)
-    scope = _make_scope(owner.restaurant_id, owner.user_id, owner.role)
-    uow = UnitOfWork(app.state.db, write=True)
-    uow.bind(scope)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         guest = await load(uow, scope, Guest, made["id"])
         state = inspect(guest)
         assert state.persistent and not state.modified and not state.expired_attributes
@@ -43,8 +41,6 @@ async def test_a_loaded_row_is_a_persistent_object_with_typed_values(
         await uow.session.flush()
         assert guest.version == made["version"] + 1
         await uow.commit()
-    finally:
-        await uow.close()
     again = await client.get(f"/api/v1/guests/{made['id']}", headers=owner.headers)
     assert again.json()["notes"] == "By the window"
 
@@ -56,10 +52,8 @@ async def test_a_lock_reads_over_the_held_object_and_a_plain_load_keeps_it(
     holds; an unlocked load gives back the held object as it is."""
     first = await create_table(client, owner, "1")
     second = await create_table(client, owner, "2")
-    scope = _make_scope(owner.restaurant_id, owner.user_id, owner.role)
-    uow = UnitOfWork(app.state.db, write=False)
-    uow.bind(scope)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=False) as uow:
         table = await load(uow, scope, DiningTable, first["id"])
         table.section = "Scribbled"
         assert await load(uow, scope, DiningTable, first["id"]) is table
@@ -68,27 +62,17 @@ async def test_a_lock_reads_over_the_held_object_and_a_plain_load_keeps_it(
         assert list(locked) == [first["id"], second["id"]]
         assert locked[first["id"]] is table
         assert table.section == first["section"] and not inspect(table).modified
-    finally:
-        await uow.rollback()
-        await uow.close()
 
 
 # ----- flush(): the changed rows of the floor, written by prebuilt UPDATEs --------------------
-
-
-async def _write_unit(app: FastAPI, owner: Actor) -> tuple[UnitOfWork, RestaurantScope]:
-    scope = _make_scope(owner.restaurant_id, owner.user_id, owner.role)
-    uow = UnitOfWork(app.state.db, write=True)
-    uow.bind(scope)
-    return uow, scope
 
 
 async def test_flush_writes_the_changed_columns_and_leaves_the_row_clean(
     app: FastAPI, client: AsyncClient, owner: Actor, statements: list[str]
 ) -> None:
     made = await create_guest(client, owner)
-    uow, scope = await _write_unit(app, owner)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         guest = await load(uow, scope, Guest, made["id"], lock=True)
         statements.clear()
         guest.notes = "Birthday"
@@ -105,8 +89,6 @@ async def test_flush_writes_the_changed_columns_and_leaves_the_row_clean(
         await flush(uow)  # nothing changed since
         assert not [s for s in statements if "UPDATE GUESTS" in s.upper()]
         await uow.commit()
-    finally:
-        await uow.close()
     stored = (await client.get(f"/api/v1/guests/{made['id']}", headers=owner.headers)).json()
     assert stored["notes"] == "Birthday" and stored["version"] == made["version"] + 1
 
@@ -117,31 +99,25 @@ async def test_flush_refuses_a_row_changed_since_it_was_read(
     """The UPDATE names the version it read, as the ORM's does: a row at another version
     matches nothing, and the write fails instead of overwriting it."""
     made = await create_guest(client, owner)
-    uow, scope = await _write_unit(app, owner)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         guest = await load(uow, scope, Guest, made["id"], lock=True)
         set_committed_value(guest, "version", guest.version - 1)  # as if read before a write
         guest.notes = "Lost update"
         with pytest.raises(StaleDataError):
             await flush(uow)
-    finally:
-        await uow.rollback()
-        await uow.close()
 
 
 async def test_flush_refuses_a_row_of_another_restaurant(
     app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
 ) -> None:
     made = await create_guest(client, owner)
-    uow, scope = await _write_unit(app, owner)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         guest = await load(uow, scope, Guest, made["id"], lock=True)
         guest.restaurant_id = rival.restaurant_id
         with pytest.raises(UnscopedQueryError):
             await flush(uow)
-    finally:
-        await uow.rollback()
-        await uow.close()
 
 
 async def test_flush_leaves_other_changes_to_the_orm_and_its_guards(
@@ -149,15 +125,12 @@ async def test_flush_leaves_other_changes_to_the_orm_and_its_guards(
 ) -> None:
     """A change to a user goes through the ORM's flush, whose guards still hold: a password
     changed without ending the user's sessions is refused."""
-    uow, scope = await _write_unit(app, owner)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         user = await load(uow, scope, User, owner.user_id, lock=True)
         user.password_hash = "not-a-hash"
         with pytest.raises(SessionsNotEnded):
             await flush(uow)
-    finally:
-        await uow.rollback()
-        await uow.close()
 
 
 async def test_a_written_row_answers_the_bytes_its_schema_would(
@@ -169,8 +142,8 @@ async def test_a_written_row_answers_the_bytes_its_schema_would(
     await client.post(
         f"/api/v1/guests/{seated['id']}/seat", json={"tableId": table["id"]}, headers=owner.headers
     )
-    uow, scope = await _write_unit(app, owner)
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         for model, schema, row_id in (
             (Guest, guest_schemas.Guest, seated["id"]),
             (DiningTable, table_schemas.Table, table["id"]),
@@ -178,9 +151,6 @@ async def test_a_written_row_answers_the_bytes_its_schema_would(
             row = await load(uow, scope, model, row_id)
             expected = schema.model_validate(row).model_dump_json(by_alias=True).encode()
             assert bytes(row_body(row, schema).body) == expected
-    finally:
-        await uow.rollback()
-        await uow.close()
 
 
 async def test_flush_inserts_the_row_the_orm_would(
@@ -189,9 +159,9 @@ async def test_flush_inserts_the_row_the_orm_would(
     """A new guest written by ``flush`` gets the defaults the ORM's flush would give it (a
     value never set takes its column's default; updated_at equals created_at), becomes a
     persistent object with its id, and is recorded as a change."""
-    uow, _ = await _write_unit(app, owner)
     by_orm: dict[str, object] = {}
-    try:
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
         for writer in ("repository", "orm"):
             guest = Guest(
                 restaurant_id=owner.restaurant_id,
@@ -221,5 +191,3 @@ async def test_flush_inserts_the_row_the_orm_would(
         assert not different, different
         assert stored["status"] == "waiting" and stored["version"] == 1
         await uow.commit()
-    finally:
-        await uow.close()

@@ -15,8 +15,8 @@ do not vary: interleaved restaurants and IN lists of different lengths on one ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +45,7 @@ from sqlalchemy.orm import aliased
 from app.db.repository import columns_of
 from app.db.rows import SCOPE_PARAM, RowQuery, fetch, prepare, run
 from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope, UnscopedQueryError, _make_scope
+from app.db.tenancy import RestaurantScope, UnscopedQueryError
 from app.models import DiningTable, Guest, Restaurant, User
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import (
@@ -56,25 +56,16 @@ from tests.fixtures.floor import (
     list_all,
     parse_ts,
 )
+from tests.fixtures.units import scope_for, unit_of_work
 
 GUEST_COLUMNS = [c.key for c in columns_of(Guest)]
 ID_AT = GUEST_COLUMNS.index("id")
 RESTAURANT_AT = GUEST_COLUMNS.index("restaurant_id")
 
 
-def scope_for(actor: Actor) -> RestaurantScope:
-    return _make_scope(actor.restaurant_id, actor.user_id, actor.role)
-
-
-@asynccontextmanager
-async def read_unit(app: FastAPI, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
+def read_unit(app: FastAPI, scope: RestaurantScope) -> AbstractAsyncContextManager[UnitOfWork]:
     """A read unit of work of the app's database, bound to ``scope``, as a GET gets it."""
-    uow = UnitOfWork(app.state.db, write=False)
-    uow.bind(scope)
-    try:
-        yield uow
-    finally:
-        await uow.close()
+    return unit_of_work(app, scope, write=False)
 
 
 async def floors(client: AsyncClient, owner: Actor, rival: Actor) -> dict[int, dict[str, set]]:
@@ -475,14 +466,8 @@ def test_an_update_must_set_its_onupdate_columns() -> None:
         RowQuery(update(Guest).where(Guest.restaurant_id == _RID).values(notes="x"))
 
 
-@asynccontextmanager
-async def write_unit(app: FastAPI, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
-    uow = UnitOfWork(app.state.db, write=True)
-    uow.bind(scope)
-    try:
-        yield uow
-    finally:
-        await uow.close()
+def write_unit(app: FastAPI, scope: RestaurantScope) -> AbstractAsyncContextManager[UnitOfWork]:
+    return unit_of_work(app, scope, write=True)
 
 
 _RENAME = RowQuery(
