@@ -85,15 +85,19 @@ def require_role(minimum: str):  # type: ignore[no-untyped-def]
 ManagerScope = Annotated[RestaurantScope, Depends(require_role("manager"))]
 
 
-async def _if_match(
-    if_match: Annotated[
-        str | None,
-        Header(
-            description='Optional `"<version>"`: the write is refused with 412 unless the row '
-            "still has that version. `*` matches any version."
-        ),
-    ] = None,
-) -> int | None:
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description='Optional `"<version>"`: the write is refused with 412 unless the row '
+        "still has that version. `*` matches any version."
+    ),
+]
+"""The If-Match header as sent; :func:`if_match_version` reads it. A plain header parameter
+rather than a dependency: FastAPI spends ~20 us on each dependency of a request."""
+
+
+def if_match_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names (None: any), or 422."""
     if if_match is None or if_match.strip() == "*":
         return None
     value = if_match.strip()
@@ -107,8 +111,6 @@ async def _if_match(
     return int(value)
 
 
-IfMatch = Annotated[int | None, Depends(_if_match)]
-
 __all__ = [
     "IfMatch",
     "ManagerScope",
@@ -117,5 +119,6 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkDep",
     "authenticate",
+    "if_match_version",
     "require_role",
 ]

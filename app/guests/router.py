@@ -10,7 +10,7 @@ from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.db.repository import row_body
-from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.guests import schemas, service
 from app.idempotency.route import IdempotentRoute
 
@@ -64,12 +64,18 @@ async def get_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response
     responses=errors(401, 404, 409, 412),
 )
 async def update_guest(
-    guest_id: int, data: schemas.GuestUpdate, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
+    guest_id: int,
+    data: schemas.GuestUpdate,
+    uow: UnitOfWorkDep,
+    scope: Scope,
+    if_match: IfMatch = None,
 ) -> Response:
     """`tableId: T` seats (or moves) the guest; `tableId: null` unseats; `status` follows
     the lifecycle. Errors, first applicable wins: `invalid_transition`,
     `table_unavailable`, `table_occupied`, `capacity_exceeded`."""
-    guest = await service.update_guest(uow, scope, guest_id, data, if_match=if_match)
+    guest = await service.update_guest(
+        uow, scope, guest_id, data, if_match=if_match_version(if_match)
+    )
     return row_body(guest, schemas.Guest)
 
 
@@ -80,9 +86,11 @@ async def update_guest(
     response_class=Response,
     responses=errors(401, 404, 412),
 )
-async def delete_guest(guest_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch) -> None:
+async def delete_guest(
+    guest_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+) -> None:
     """Removes the row for good; a seated guest's table is freed."""
-    await service.delete_guest(uow, scope, guest_id, if_match=if_match)
+    await service.delete_guest(uow, scope, guest_id, if_match=if_match_version(if_match))
 
 
 @router.post(

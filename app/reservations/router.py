@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
-from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
 from app.reservations import schemas, service
 
@@ -102,10 +102,10 @@ async def update_reservation(
     data: schemas.ReservationUpdate,
     uow: UnitOfWorkDep,
     scope: Scope,
-    if_match: IfMatch,
+    if_match: IfMatch = None,
 ) -> schemas.Reservation:
     reservation = await service.update_reservation(
-        uow, scope, reservation_id, data, if_match=if_match
+        uow, scope, reservation_id, data, if_match=if_match_version(if_match)
     )
     return schemas.Reservation.model_validate(reservation)
 
@@ -118,9 +118,11 @@ async def update_reservation(
     responses=errors(401, 404, 412),
 )
 async def delete_reservation(
-    reservation_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
+    reservation_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
 ) -> None:
-    await service.delete_reservation(uow, scope, reservation_id, if_match=if_match)
+    await service.delete_reservation(
+        uow, scope, reservation_id, if_match=if_match_version(if_match)
+    )
 
 
 @router.post(

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.core.openapi import API_PREFIX, errors
 from app.db.session import UnitOfWorkRoute
-from app.deps import IfMatch, ManagerScope, Scope, UnitOfWorkDep
+from app.deps import IfMatch, ManagerScope, Scope, UnitOfWorkDep, if_match_version
 from app.restaurants import schemas, service
 
 router = APIRouter(
@@ -28,7 +28,10 @@ async def get_restaurant(uow: UnitOfWorkDep, scope: Scope) -> schemas.Restaurant
     responses=errors(401, 403, 412),
 )
 async def update_restaurant(
-    data: schemas.RestaurantUpdate, uow: UnitOfWorkDep, scope: ManagerScope, if_match: IfMatch
+    data: schemas.RestaurantUpdate,
+    uow: UnitOfWorkDep,
+    scope: ManagerScope,
+    if_match: IfMatch = None,
 ) -> schemas.Restaurant:
     """Owners and managers only."""
-    return await service.update_restaurant(uow, scope, data, if_match)
+    return await service.update_restaurant(uow, scope, data, if_match_version(if_match))

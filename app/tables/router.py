@@ -10,7 +10,7 @@ from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
 from app.db.repository import row_body
-from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
 from app.tables import schemas, service
 
@@ -64,12 +64,18 @@ async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response
     responses=errors(401, 403, 404, 409, 412),
 )
 async def update_table(
-    table_id: int, data: schemas.TableUpdate, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch
+    table_id: int,
+    data: schemas.TableUpdate,
+    uow: UnitOfWorkDep,
+    scope: Scope,
+    if_match: IfMatch = None,
 ) -> Response:
     """`status` of an occupied table is 409 `table_occupied`; `occupied` itself is reached
     only by seating (422 here). `currentGuestId: G` seats G here exactly like the guest's
     PATCH `tableId`; `currentGuestId: null` completes the current guest."""
-    table = await service.update_table(uow, scope, table_id, data, if_match=if_match)
+    table = await service.update_table(
+        uow, scope, table_id, data, if_match=if_match_version(if_match)
+    )
     return row_body(table, schemas.Table)
 
 
@@ -80,7 +86,9 @@ async def update_table(
     response_class=Response,
     responses=errors(401, 403, 404, 409, 412),
 )
-async def delete_table(table_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch) -> None:
+async def delete_table(
+    table_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+) -> None:
     """Owners and managers only. An occupied table is 409 `table_occupied`; reservations
     that held the table keep their booking without a table."""
-    await service.delete_table(uow, scope, table_id, if_match=if_match)
+    await service.delete_table(uow, scope, table_id, if_match=if_match_version(if_match))

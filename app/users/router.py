@@ -8,7 +8,7 @@ from app.auth.rate_limit import AuthLimiter
 from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.schemas import Page
-from app.deps import IfMatch, Scope, UnitOfWorkDep
+from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
 from app.users import schemas, service
 
@@ -54,8 +54,8 @@ async def update_user(
     data: schemas.UserUpdate,
     uow: UnitOfWorkDep,
     scope: Scope,
-    if_match: IfMatch,
     limiter: AuthLimiter,
+    if_match: IfMatch = None,
 ) -> schemas.User:
     """Owners and managers edit staff up to their own role; any user may change their own
     `fullName`, `email` and `password`. Demoting the last owner is 409 `conflict`.
@@ -71,7 +71,7 @@ async def update_user(
     caller's own session when they change their own password or email: the answer is 200
     with the updated user, and the app then logs in again with the new credentials. A
     PATCH that changes nothing, or only `fullName`, ends no session."""
-    return await service.update_user(uow, scope, user_id, data, if_match, limiter)
+    return await service.update_user(uow, scope, user_id, data, if_match_version(if_match), limiter)
 
 
 @router.delete(
@@ -81,7 +81,9 @@ async def update_user(
     response_class=Response,
     responses=errors(401, 403, 404, 409, 412),
 )
-async def delete_user(user_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch) -> None:
+async def delete_user(
+    user_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+) -> None:
     """Deleting the last owner is 409 `conflict`; every session of the user ends at once
     (access tokens answer 401, refresh tokens stop working)."""
-    await service.delete_user(uow, scope, user_id, if_match)
+    await service.delete_user(uow, scope, user_id, if_match_version(if_match))
