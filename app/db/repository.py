@@ -205,10 +205,25 @@ def _update_query(model: type[Any], keys: frozenset[str]) -> rows.RowQuery:
     return query
 
 
-# The floor's rows (each with a change event): their changes may be written by flush().
+# The floor's models (each with a change event), whose changes flush() may write itself, by
+# their tables' order in the schema (referenced before referencing).
+_TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
 _FLOOR = {
-    m.class_: i for i, m in enumerate(Base.registry.mappers) if hasattr(m.class_, "__entity__")
+    m.class_: _TABLE_ORDER[m.class_.__tablename__]
+    for m in Base.registry.mappers
+    if hasattr(m.class_, "__entity__")
 }
+# Those whose new rows flush() may insert: every default is a Python value or function, so
+# it fills them as the ORM would (a server default or a SQL expression is left to the ORM).
+_INSERTABLE = frozenset(
+    model
+    for model in _FLOOR
+    if all(
+        c.server_default is None
+        and (c.default is None or c.default.is_scalar or c.default.is_callable)
+        for c in model.__table__.c
+    )
+)
 
 
 async def flush(uow: UnitOfWork) -> None:
@@ -230,7 +245,7 @@ def _flush(session: Session) -> None:
         scope is None
         or session.deleted
         or not all(type(o) in _FLOOR for o in (*new, *session.dirty))
-        or (new and (len(new) > 1 or session.dirty))
+        or (new and (len(new) > 1 or session.dirty or type(new[0]) not in _INSERTABLE))
     ):
         session.flush()
         return
@@ -248,7 +263,7 @@ def _flush(session: Session) -> None:
     take_restaurant_lock(session)
     session.info[revision.WROTE_KEY] = True
     now = utcnow()
-    # By table, then by primary key, as the ORM orders the UPDATEs of one flush.
+    # By table (in the schema's order), then by primary key.
     for obj, keys in sorted(changed, key=lambda c: (_FLOOR[type(c[0])], c[0].id)):
         model = type(obj)
         if obj.restaurant_id != scope.restaurant_id:
