@@ -34,7 +34,7 @@ from app.db.locks import (
 )
 from app.db.session import UnitOfWork, record_change
 from app.db.statements import RESTAURANT
-from app.db.tenancy import RestaurantScope, UnscopedQueryError, scope_of
+from app.db.tenancy import RestaurantScope, check_written_row, scope_of
 
 M = TypeVar("M", bound=TenantMixin)
 
@@ -232,10 +232,18 @@ async def flush(uow: UnitOfWork) -> None:
     When only rows of the floor (guests, tables, reservations) have changed, nothing new
     and nothing deleted, each changed row is written here by one prebuilt UPDATE of its
     changed columns, with the version check and the bookkeeping of the ORM's flush hooks:
-    the restaurant lock first, the revision noted, the change event recorded. The ORM's
-    flush costs several times as much for the same statements. Anything else is flushed
-    by the ORM."""
+    the restaurant lock first, the revision noted, the change event recorded. When the one
+    pending change is a new such row, it is written by one prebuilt INSERT (``_insert``).
+    The ORM's flush costs several times as much for the same statements. Anything else is
+    flushed by the ORM."""
     await uow.session.run_sync(_flush)
+
+
+def _start_writing(session: Session) -> None:
+    """What the ORM's flush hooks do before it writes: the restaurant lock first
+    (``app.db.locks``), and the transaction noted as a write for the revision."""
+    take_restaurant_lock(session)
+    session.info[revision.WROTE_KEY] = True
 
 
 def _flush(session: Session) -> None:
@@ -260,17 +268,12 @@ def _flush(session: Session) -> None:
             changed.append((obj, keys))
     if not changed:
         return
-    take_restaurant_lock(session)
-    session.info[revision.WROTE_KEY] = True
+    _start_writing(session)
     now = utcnow()
     # By table (in the schema's order), then by primary key.
     for obj, keys in sorted(changed, key=lambda c: (_FLOOR[type(c[0])], c[0].id)):
         model = type(obj)
-        if obj.restaurant_id != scope.restaurant_id:
-            raise UnscopedQueryError(
-                f"{model.__name__} of restaurant {obj.restaurant_id} written in scope "
-                f"{scope.restaurant_id}"
-            )
+        check_written_row(obj, scope)
         params = {key: getattr(obj, key) for key in keys}
         params.update(
             id=obj.id, old_version=obj.version, new_version=obj.version + 1, updated_at=now
@@ -315,13 +318,8 @@ def _insert(session: Session, scope: RestaurantScope, obj: Any) -> None:
     fill them (a value never set takes its column's default), one INSERT, and the object
     made persistent with every value it was written with."""
     model = type(obj)
-    if obj.restaurant_id != scope.restaurant_id:
-        raise UnscopedQueryError(
-            f"{model.__name__} of restaurant {obj.restaurant_id} written in scope "
-            f"{scope.restaurant_id}"
-        )
-    take_restaurant_lock(session)
-    session.info[revision.WROTE_KEY] = True
+    check_written_row(obj, scope)
+    _start_writing(session)
     values: dict[str, Any] = {}
     for column in model.__table__.c:
         if column.key == "id":

@@ -6,8 +6,7 @@ for its scope's restaurant just before it commits. It already holds the restaura
 (app.db.locks takes it before the first write), so the revisions of one restaurant follow its
 commit order. A rolled-back transaction adds nothing. A reader that reads the same revision
 twice knows that no write of the restaurant committed in between, in this process or any
-other: the list cache
-(``app.db.repository.page_of``) serves its answer only then.
+other: the list cache (``app.db.repository.page_of``) serves its answer only then.
 
 ``updated_at`` is set to itself: the restaurant's own row has not changed.
 """

@@ -34,6 +34,7 @@ from sqlalchemy import (
     BindParameter,
     Column,
     Connection,
+    CursorResult,
     Insert,
     Select,
     Table,
@@ -214,10 +215,10 @@ SCOPE_PARAM = "scope_restaurant_id"
 
 
 class RowQuery:
-    """A read (or an UPDATE) built once, at import: building a SELECT of 16 columns costs
-    ~80 us, as much as the rest of a read by id. Its parameters are named bind parameters,
-    and its restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch` and :func:`run`
-    fill from the scope."""
+    """A read (or an UPDATE, or an INSERT) built once: building a SELECT of 16 columns
+    costs ~80 us, as much as the rest of a read by id. Its parameters are named bind
+    parameters, and its restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch`,
+    :func:`run` and :func:`execute` fill from the scope."""
 
     def __init__(self, stmt: Select[*tuple[Any, ...]] | Update | Insert) -> None:
         binds = _restaurant_binds(stmt)
@@ -233,7 +234,7 @@ class RowQuery:
                 if getattr(c, default) is not None and c.key not in given
             ]
             if unset:
-                raise ValueError(f"an UPDATE RowQuery leaves {unset} to a default it never gets")
+                raise ValueError(f"a RowQuery {default} of {unset} would never be applied")
         self.stmt = stmt
         self.columns = columns(stmt)
         self._compiled: dict[str, _Compiled] = {}
@@ -284,7 +285,7 @@ async def fetch(
             return list((await uow.session.execute(stmt.stmt, bound)).tuples())
         return list((await uow.session.execute(stmt)).tuples())
     if isinstance(stmt, RowQuery) and not isinstance(stmt.stmt, Select):
-        raise UnscopedQueryError("fetch() reads; an UPDATE is run() by a session hook")
+        raise UnscopedQueryError("fetch() reads; an UPDATE or INSERT is run() in a session")
     dialect = uow.db.engine.dialect
     if isinstance(stmt, RowQuery):
         sql, values = stmt.prepare(dialect, scope, params or {})
@@ -327,9 +328,7 @@ def run(
 
     Rows come as the driver gives them, or ``typed``: each value as its column's type reads
     it (SQLite timestamps as aware datetimes)."""
-    connection = _connection(session)
-    sql, values = query.prepare(connection.dialect, scope, params or {})
-    result = connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
+    connection, result = _send(session, scope, query, params)
     if not result.returns_rows:
         return []
     if not typed:
@@ -353,10 +352,16 @@ def execute(
     """An UPDATE ``query``, as :func:`run` sends it; how many rows it matched."""
     if not isinstance(query.stmt, Update):
         raise UnscopedQueryError("execute() updates; a read is run() or fetch()ed")
+    return int(_send(session, scope, query, params)[1].rowcount)
+
+
+def _send(
+    session: Session, scope: RestaurantScope, query: RowQuery, params: Mapping[str, Any] | None
+) -> tuple[Connection, CursorResult[Any]]:
+    """``query`` on the connection of the session's transaction, marked as checked."""
     connection = _connection(session)
     sql, values = query.prepare(connection.dialect, scope, params or {})
-    result = connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
-    return int(result.rowcount)
+    return connection, connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
 
 
 def columns(stmt: Select[*tuple[Any, ...]] | Update | Insert) -> tuple[str, ...]:

@@ -196,12 +196,19 @@ def _check_tenant_rows(session: Session, flush: UOWTransaction, _instances: Any)
     scope = scope_of(session)
     if scope is not None:
         for obj in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(obj, TenantMixin) and obj.restaurant_id != scope.restaurant_id:
-                raise UnscopedQueryError(
-                    f"{type(obj).__name__} of restaurant {obj.restaurant_id} written in scope "
-                    f"{scope.restaurant_id}"
-                )
+            if isinstance(obj, TenantMixin):
+                check_written_row(obj, scope)
     session.info[_FLUSH] = flush
+
+
+def check_written_row(obj: TenantMixin, scope: RestaurantScope) -> None:
+    """A tenant row written in ``scope`` must be its restaurant's (the ORM's flush and
+    ``repository.flush`` both ask)."""
+    if obj.restaurant_id != scope.restaurant_id:
+        raise UnscopedQueryError(
+            f"{type(obj).__name__} of restaurant {obj.restaurant_id} written in scope "
+            f"{scope.restaurant_id}"
+        )
 
 
 @event.listens_for(Session, "after_flush_postexec")
