@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app.auth.router import auth_required
 from app.auth.router import router as auth_router
+from app.dashboard.router import router as dashboard_router
 from app.guests.router import router as guests_router
 from app.observability.router import router as health_router
 from app.reservations.router import router as reservations_router
@@ -16,6 +17,7 @@ from app.users.router import router as users_router
 # In order of traffic: a request is matched against the routes in turn, so the floor's come
 # first. Their paths differ, so the order decides nothing else.
 DOMAIN_ROUTERS = (
+    dashboard_router,
     guests_router,
     tables_router,
     reservations_router,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +22,7 @@ from app.db.session import Database
 from app.idempotency.route import Replayed, replayed_handler
 from app.observability.middleware import RequestMiddleware
 from app.realtime.hub import Hub
+from app.sync.log import CursorSource, purge_forever
 
 DESCRIPTION = """\
 QTable runs a restaurant's floor: the waitlist, seated parties, tables and reservations.
@@ -40,6 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(create_engine(settings))
+        app.state.cursors = CursorSource(settings.jwt_secret, db.engine)
+        purging = asyncio.create_task(
+            purge_forever(
+                db.engine,
+                keep=timedelta(days=settings.change_log_retention_days),
+                every=timedelta(minutes=settings.change_log_purge_minutes),
+            )
+        )
         hub = Hub()
         app.state.db = db
         app.state.hub = hub
@@ -52,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
             await db.dispose()
 
     app = FastAPI(title="QTable", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)

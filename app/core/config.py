@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     redis_url: str | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The change log (delta sync): entries older than this are purged, checked this often.
+    change_log_retention_days: int = Field(default=7, ge=1)
+    change_log_purge_minutes: int = Field(default=60, ge=1)
 
     # Auth rate limits: attempts per window, per email and per client address.
     auth_rate_window_seconds: int = Field(default=300, ge=1)

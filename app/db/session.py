@@ -17,11 +17,10 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.core.errors import AppError
 from app.db import locks
-from app.db import revision as _revision  # noqa: F401 (its hooks bump the revision)
 from app.db.engine import write_engine
+from app.db.revision import CHANGES_KEY  # its hooks also take the revision
 from app.db.tenancy import RestaurantScope, bind_scope, check_rebind
 
-CHANGES_KEY = "qtable_changes"
 # What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
 SAVEPOINTS_KEY = "qtable_change_savepoints"
 

@@ -1,6 +1,7 @@
 """All models, imported once so the metadata is complete (Alembic reads it from here)."""
 
 from app.db.base import Base
+from app.models.change_log import ChangeLog, DatabaseEpoch
 from app.models.dining_table import DiningTable
 from app.models.guest import Guest
 from app.models.idempotency_key import IdempotencyKey
@@ -11,6 +12,8 @@ from app.models.user import User
 
 __all__ = [
     "Base",
+    "ChangeLog",
+    "DatabaseEpoch",
     "DiningTable",
     "Guest",
     "IdempotencyKey",

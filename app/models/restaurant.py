@@ -28,3 +28,6 @@ class Restaurant(IdMixin, VersionedMixin, TimestampMixin, Base):
     service_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # One more for each committed write transaction of the restaurant (app.db.revision).
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # The change log (app.models.change_log) holds every revision after this one; older
+    # entries were purged. A cursor before it cannot be served by a delta.
+    change_log_start: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

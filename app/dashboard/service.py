@@ -1,0 +1,239 @@
+"""The dashboard's reads: a full snapshot of the floor, or the rows changed since a cursor.
+
+The restaurant's revision is read first, then the rows: every row read is at least as new as
+that revision, so a client that continues from its cursor may get a row again, never miss one
+(a row changed after it is in the change log after it). The change log
+(``app.models.change_log``) says which rows changed after a cursor; their current state is read
+from their tables.
+
+A full snapshot is kept per restaurant, ``minimal`` and local date in the page cache, under the
+revision it was read at (``app.db.session.PageCache``): every process reads the revision from
+the database before it answers from its cache, so a write committed by any process makes every
+process read the snapshot again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy import bindparam, select
+
+from app.core.errors import NotFound
+from app.core.timeutil import local_day_bounds
+from app.core.wire import row_encoder, timestamp
+from app.db import rows
+from app.db.base import UTCDateTime
+from app.db.repository import JSONBody
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.guests.schemas import Guest as GuestSchema
+from app.models import ChangeLog, DiningTable, Guest, Reservation, Restaurant
+from app.models.guest import ACTIVE_GUEST_STATUSES
+from app.reservations.schemas import Reservation as ReservationSchema
+from app.sync.changes import EMPTY_DELETED, ENTITIES, MINIMAL_SCHEMAS
+from app.sync.cursor import Cursors, Position
+from app.tables.schemas import Table as TableSchema
+
+_MODELS: dict[str, Any] = {"guests": Guest, "tables": DiningTable, "reservations": Reservation}
+_FULL_SCHEMAS: dict[str, type[BaseModel]] = {
+    "guests": GuestSchema,
+    "tables": TableSchema,
+    "reservations": ReservationSchema,
+}
+_ORDER = {
+    "guests": ("arrived_at", "id"),
+    "tables": ("table_number", "id"),
+    "reservations": ("starts_at", "id"),
+}
+# Rows read by id at a time in a delta (bound parameters have a limit per statement).
+_CHUNK = 500
+
+_STATE = rows.RowQuery(
+    select(Restaurant.revision, Restaurant.change_log_start, Restaurant.timezone).where(
+        Restaurant.id == bindparam(rows.SCOPE_PARAM)
+    )
+)
+_LOG_AFTER = rows.RowQuery(
+    select(ChangeLog.changes)
+    .where(
+        ChangeLog.restaurant_id == bindparam(rows.SCOPE_PARAM),
+        ChangeLog.revision > bindparam("after"),
+        ChangeLog.revision <= bindparam("upto"),
+    )
+    .order_by(ChangeLog.revision)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """How one entity is read and written for one ``minimal``: its columns, its encoder,
+    its full-snapshot query and its query by ids."""
+
+    names: tuple[str, ...]
+    encode: Any
+    snapshot: rows.RowQuery
+    by_ids: rows.RowQuery
+
+
+def _view(entity: str, minimal: bool) -> _View:
+    model = _MODELS[entity]
+    schema = MINIMAL_SCHEMAS[entity] if minimal else _FULL_SCHEMAS[entity]
+    names = tuple(schema.model_fields)
+    selected = select(*(getattr(model, name) for name in names))
+    order = [getattr(model, name) for name in _ORDER[entity]]
+    mine = model.restaurant_id == bindparam(rows.SCOPE_PARAM)
+    if entity == "guests":
+        wanted = [mine, Guest.status.in_(bindparam("statuses", expanding=True))]
+    elif entity == "reservations":
+        wanted = [
+            mine,
+            Reservation.starts_at >= bindparam("start", type_=UTCDateTime()),
+            Reservation.starts_at < bindparam("end", type_=UTCDateTime()),
+        ]
+    else:
+        wanted = [mine]
+    return _View(
+        names=names,
+        encode=row_encoder(schema, names),
+        snapshot=rows.RowQuery(selected.where(*wanted).order_by(*order)),
+        by_ids=rows.RowQuery(
+            selected.where(mine, model.id.in_(bindparam("ids", expanding=True))).order_by(*order)
+        ),
+    )
+
+
+_VIEWS = {(e, minimal): _view(e, minimal) for e in ENTITIES for minimal in (True, False)}
+
+
+def etag_of(cursor: str, since: str | None, minimal: bool) -> str:
+    """The ETag of an answer: from its cursor and what was asked, not from its time."""
+    digest = hashlib.sha256(f"{cursor}\0{since or ''}\0{int(minimal)}".encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+async def dashboard(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    cursors: Cursors,
+    *,
+    since: str | None,
+    minimal: bool,
+    if_none_match: str | None,
+) -> Response:
+    state = await rows.fetch(uow, scope, _STATE)
+    if not state:
+        raise NotFound("Restaurant not found")
+    revision, log_start, timezone = state[0]
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    position = Position(int(revision), today.toordinal())
+    cursor = cursors.issue(scope.restaurant_id, position)
+    after = cursors.read(scope.restaurant_id, since) if since is not None else None
+    servable = (
+        after is not None
+        and after.day == position.day
+        and log_start <= after.revision <= position.revision
+    )
+    etag = etag_of(cursor, since if servable else None, minimal)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    head = (
+        f'{{"cursor":"{cursor}","fullSync":{"false" if servable else "true"},'
+        f'"serverTime":{timestamp(now)}'
+    )
+    if servable:
+        assert after is not None
+        tail = await _delta(uow, scope, minimal, after.revision, position.revision)
+    else:
+        tail = await _snapshot(uow, scope, minimal, position, timezone, today)
+    return JSONBody(head.encode() + tail, headers=headers)
+
+
+async def _snapshot(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    minimal: bool,
+    position: Position,
+    timezone: str,
+    today: Any,
+) -> bytes:
+    key = (scope.restaurant_id, "dashboard", minimal, position.day)
+    cached = uow.db.pages.get(key, position.revision)
+    if cached is not None:
+        return cached
+    start, end = local_day_bounds(today, timezone)
+    params: dict[str, dict[str, Any]] = {
+        "guests": {"statuses": list(ACTIVE_GUEST_STATUSES)},
+        "tables": {},
+        "reservations": {"start": start, "end": end},
+    }
+    arrays = []
+    for entity in ENTITIES:
+        view = _VIEWS[(entity, minimal)]
+        found = await rows.fetch(uow, scope, view.snapshot, params[entity])
+        arrays.append(_array(entity, view, found))
+    tail = ("," + ",".join(arrays) + ',"deleted":' + EMPTY_DELETED + "}").encode()
+    uow.db.pages.put(key, position.revision, tail)
+    return tail
+
+
+async def _delta(
+    uow: UnitOfWork, scope: RestaurantScope, minimal: bool, after: int, upto: int
+) -> bytes:
+    # Each row's last word in the log after the cursor: changed (False) or deleted (True).
+    last: dict[str, dict[int, bool]] = {entity: {} for entity in ENTITIES}
+    if after < upto:
+        for (changes,) in await rows.fetch(uow, scope, _LOG_AFTER, {"after": after, "upto": upto}):
+            entry = json.loads(changes)
+            for entity in ENTITIES:
+                seen = last[entity]
+                for row in entry[entity]:
+                    seen[row["id"]] = False
+                for row_id in entry["deleted"][entity]:
+                    seen[row_id] = True
+    arrays = []
+    for entity in ENTITIES:
+        view = _VIEWS[(entity, minimal)]
+        changed = sorted(i for i, gone in last[entity].items() if not gone)
+        found: list[Any] = []
+        for start in range(0, len(changed), _CHUNK):
+            found.extend(
+                await rows.fetch(uow, scope, view.by_ids, {"ids": changed[start : start + _CHUNK]})
+            )
+        if len(changed) > _CHUNK:
+            first, second = (view.names.index(n) for n in _ORDER[entity])
+            found.sort(key=lambda row: (row[first], row[second]))
+        arrays.append(_array(entity, view, found))
+    deleted = ",".join(
+        f'"{entity}":[{",".join(str(i) for i in sorted(_gone(last[entity])))}]'
+        for entity in ENTITIES
+    )
+    return ("," + ",".join(arrays) + ',"deleted":{' + deleted + "}}").encode()
+
+
+def _gone(last: dict[int, bool]) -> Iterable[int]:
+    return (row_id for row_id, gone in last.items() if gone)
+
+
+def _array(entity: str, view: _View, found: Sequence[Any]) -> str:
+    encode = view.encode
+    return f'"{entity}":[' + ",".join(encode(row) for row in found) + "]"

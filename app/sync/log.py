@@ -1,0 +1,88 @@
+"""The change log's upkeep: the database's epoch, and purging entries past their retention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.base import utcnow
+from app.models import ChangeLog, DatabaseEpoch, Restaurant
+from app.sync.cursor import Cursors
+
+logger = logging.getLogger(__name__)
+
+
+async def load_epoch(engine: AsyncEngine) -> str:
+    """The database's epoch, made now if the database has none (a database emptied by hand).
+
+    Read on a connection of the engine's own, outside every session: the epoch belongs to
+    no restaurant."""
+    async with engine.begin() as conn:
+        found = await conn.scalar(select(DatabaseEpoch.epoch).where(DatabaseEpoch.id == 1))
+        if found is not None:
+            return str(found)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(DatabaseEpoch).values(id=1, epoch=secrets.token_hex(16)))
+    except DBAPIError:  # another process made it first
+        pass
+    async with engine.connect() as conn:
+        return str(await conn.scalar(select(DatabaseEpoch.epoch).where(DatabaseEpoch.id == 1)))
+
+
+class CursorSource:
+    """The cursors of the database an engine reaches, made on first use: the server starts,
+    and answers 503, while the database is unreachable."""
+
+    def __init__(self, secret: str, engine: AsyncEngine) -> None:
+        self._secret = secret
+        self._engine = engine
+        self._cursors: Cursors | None = None
+
+    async def get(self) -> Cursors:
+        if self._cursors is None:
+            self._cursors = Cursors(self._secret, await load_epoch(self._engine))
+        return self._cursors
+
+
+async def purge(engine: AsyncEngine, keep: timedelta) -> int:
+    """Delete the change log's entries older than ``keep``, every restaurant at once, and move
+    each restaurant's ``change_log_start`` past them: a cursor from before it gets a full sync.
+    How many entries went.
+
+    Across restaurants by design, so on the engine's own connection, outside every session
+    (``app.db.tenancy``): the one statement pair of the service that is not one restaurant's."""
+    cutoff = utcnow() - keep
+    old = ChangeLog.created_at < cutoff
+    newest_purged = (
+        select(func.max(ChangeLog.revision))
+        .where(ChangeLog.restaurant_id == Restaurant.id, old)
+        .scalar_subquery()
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Restaurant)
+            .where(exists().where(ChangeLog.restaurant_id == Restaurant.id, old))
+            .values(change_log_start=newest_purged, updated_at=Restaurant.updated_at)
+        )
+        result = await conn.execute(delete(ChangeLog).where(old))
+    return int(result.rowcount or 0)
+
+
+async def purge_forever(engine: AsyncEngine, keep: timedelta, every: timedelta) -> None:
+    """The server's purge loop: at start, then every ``every``. A failure is logged and
+    tried again next time; entries kept a little longer harm nothing."""
+    while True:
+        try:
+            purged = await purge(engine, keep)
+            if purged:
+                logger.info("change log: %d entries older than %s purged", purged, keep)
+        except Exception:
+            logger.exception("change log purge failed")
+        await asyncio.sleep(every.total_seconds())
