@@ -37,8 +37,25 @@ def _configure(connection: Connection) -> None:
 
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    if connection.dialect.name != "sqlite":
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    # SQLite changes a table by rebuilding it, and dropping the old table would run its
+    # foreign keys' ON DELETE actions (a cascade from restaurants empties the database).
+    # Foreign keys are off while migrating, which SQLite allows only outside a transaction,
+    # and every reference is checked before the migration commits.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 async def _run_async() -> None:

@@ -50,6 +50,11 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+# Every table with an id ends its __table_args__ with this: SQLite, without AUTOINCREMENT,
+# would give a new row the id of the newest row deleted (alembic 0008).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class IdMixin:
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
 

@@ -13,7 +13,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, IdType, TenantMixin, TimestampMixin, VersionedMixin
+from app.db.base import (
+    NEVER_REUSE_IDS,
+    Base,
+    IdMixin,
+    IdType,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+)
 
 TABLE_STATUSES = ("available", "reserved", "occupied", "dirty", "out_of_service")
 # Byte order on both databases, so lists page identically on SQLite and PostgreSQL.
@@ -48,6 +56,7 @@ class DiningTable(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
         ),
         Index("ix_dining_tables_restaurant_id_status", "restaurant_id", "status"),
         Index("ix_dining_tables_restaurant_id_section", "restaurant_id", "section"),
+        NEVER_REUSE_IDS,
     )
 
     table_number: Mapped[str] = mapped_column(TableNumberType)

@@ -15,7 +15,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, IdType, TenantMixin, TimestampMixin, VersionedMixin
+from app.db.base import (
+    NEVER_REUSE_IDS,
+    Base,
+    IdMixin,
+    IdType,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+)
 
 GUEST_STATUSES = ("waiting", "notified", "seated", "completed", "left", "no_show", "cancelled")
 ACTIVE_GUEST_STATUSES = ("waiting", "notified", "seated")
@@ -60,6 +68,7 @@ class Guest(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
             postgresql_where=text(ACTIVE_GUESTS_SQL),
         ),
         Index("ix_guests_reservation_id", "reservation_id"),
+        NEVER_REUSE_IDS,
     )
 
     name: Mapped[str] = mapped_column(String(100))

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, IdType, TenantMixin
+from app.db.base import NEVER_REUSE_IDS, Base, IdMixin, IdType, TenantMixin
 
 
 class IdempotencyKey(IdMixin, TenantMixin, Base):
@@ -18,6 +18,7 @@ class IdempotencyKey(IdMixin, TenantMixin, Base):
         UniqueConstraint("user_id", "restaurant_id", "key"),
         # The purge on every store deletes one restaurant's expired answers.
         Index("ix_idempotency_keys_restaurant_id_expires_at", "restaurant_id", "expires_at"),
+        NEVER_REUSE_IDS,
     )
 
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"))

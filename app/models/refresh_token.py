@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, IdType, TenantMixin
+from app.db.base import NEVER_REUSE_IDS, Base, IdMixin, IdType, TenantMixin
 
 
 class RefreshToken(IdMixin, TenantMixin, Base):
@@ -17,6 +17,7 @@ class RefreshToken(IdMixin, TenantMixin, Base):
         # Its foreign key: a restaurant's delete cascades here, and tenant-scoped queries filter
         # on it; PostgreSQL would scan the whole table for either without it.
         Index("ix_refresh_tokens_restaurant_id", "restaurant_id"),
+        NEVER_REUSE_IDS,
     )
 
     user_id: Mapped[int] = mapped_column(

@@ -14,7 +14,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, IdType, TenantMixin, TimestampMixin, VersionedMixin
+from app.db.base import (
+    NEVER_REUSE_IDS,
+    Base,
+    IdMixin,
+    IdType,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+)
 
 RESERVATION_STATUSES = ("booked", "confirmed", "checked_in", "completed", "cancelled", "no_show")
 # Reservations in these statuses hold their table.
@@ -53,6 +61,7 @@ class Reservation(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
         ),
         Index("ix_reservations_table_id_starts_at", "table_id", "starts_at"),
         Index("ix_reservations_guest_id", "guest_id"),
+        NEVER_REUSE_IDS,
     )
 
     guest_name: Mapped[str] = mapped_column(String(100))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TimestampMixin, VersionedMixin
+from app.db.base import NEVER_REUSE_IDS, Base, IdMixin, TimestampMixin, VersionedMixin
 
 
 class Restaurant(IdMixin, VersionedMixin, TimestampMixin, Base):
@@ -19,6 +19,7 @@ class Restaurant(IdMixin, VersionedMixin, TimestampMixin, Base):
         CheckConstraint(
             "default_reservation_minutes BETWEEN 15 AND 720", name="default_reservation_minutes"
         ),
+        NEVER_REUSE_IDS,
     )
 
     name: Mapped[str] = mapped_column(String(100))

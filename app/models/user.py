@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TenantMixin, TimestampMixin, VersionedMixin
+from app.db.base import NEVER_REUSE_IDS, Base, IdMixin, TenantMixin, TimestampMixin, VersionedMixin
 
 ROLES = ("owner", "manager", "host", "server")
 
@@ -15,6 +15,7 @@ class User(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("role IN ('owner', 'manager', 'host', 'server')", name="role"),
         Index("ix_users_restaurant_id_role", "restaurant_id", "role"),
+        NEVER_REUSE_IDS,
     )
 
     email: Mapped[str] = mapped_column(String(254), unique=True)
