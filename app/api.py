@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app.auth.router import auth_required
 from app.auth.router import router as auth_router
+from app.batch.router import router as batch_router
 from app.dashboard.router import router as dashboard_router
 from app.guests.router import router as guests_router
 from app.observability.router import router as health_router
@@ -19,6 +20,7 @@ from app.users.router import router as users_router
 DOMAIN_ROUTERS = (
     dashboard_router,
     guests_router,
+    batch_router,
     tables_router,
     reservations_router,
     restaurant_router,

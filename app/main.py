@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import include_routers
 from app.auth.rate_limit import AuthRateLimiter
+from app.batch.router import PATH as BATCH_PATH
+from app.batch.schemas import MAX_BODY_BYTES as BATCH_BODY_BYTES
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
+        larger_bodies={BATCH_PATH: max(BATCH_BODY_BYTES, settings.max_body_bytes)},
     )
     include_routers(app)
     return app

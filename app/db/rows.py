@@ -282,8 +282,8 @@ async def fetch(
         # Inside the write transaction, through the ORM guard and the lock order.
         if isinstance(stmt, RowQuery):
             bound = {**(params or {}), SCOPE_PARAM: scope.restaurant_id}
-            return list((await uow.session.execute(stmt.stmt, bound)).tuples())
-        return list((await uow.session.execute(stmt)).tuples())
+            return list((await uow.session.execute(stmt.stmt, bound)).all())
+        return list((await uow.session.execute(stmt)).all())
     if isinstance(stmt, RowQuery) and not isinstance(stmt.stmt, Select):
         raise UnscopedQueryError("fetch() reads; an UPDATE or INSERT is run() in a session")
     dialect = uow.db.engine.dialect

@@ -96,11 +96,38 @@ def _query_text_errors(query_string: bytes) -> list[dict[str, Any]]:
     return errors
 
 
+def _limited(receive: Receive, limit: int, too_large: str) -> Receive:
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge(too_large)
+        return message
+
+    return limited_receive
+
+
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        larger_bodies: dict[str, int] | None = None,
+    ) -> None:
+        """``larger_bodies``: paths whose bodies may be larger (a full batch), with their
+        limit."""
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self._too_large = _too_large_message(max_body_bytes)
+        self._limits = {
+            path: (limit, _too_large_message(limit))
+            for path, limit in (larger_bodies or {}).items()
+        }
+        self._default_limit = (max_body_bytes, _too_large_message(max_body_bytes))
         # The labelled series of each (method, route, status): looking one up takes a lock.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -146,9 +173,10 @@ class RequestMiddleware:
 
         length = headers.get(b"content-length")
         query_errors = _query_text_errors(scope.get("query_string", b""))
+        limit, too_large = self._limits.get(scope["path"], self._default_limit)
         try:
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await reply(413, "payload_too_large", self._too_large)
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await reply(413, "payload_too_large", too_large)
             elif query_errors:
                 await reply(
                     422,
@@ -157,10 +185,10 @@ class RequestMiddleware:
                     details={"errors": query_errors},
                 )
             else:
-                await self.app(scope, self._limited(receive), send_with_id)
+                await self.app(scope, _limited(receive, limit, too_large), send_with_id)
         except _BodyTooLarge:
             if not status_holder["started"]:
-                await reply(413, "payload_too_large", self._too_large)
+                await reply(413, "payload_too_large", too_large)
         except Exception as exc:
             if status_holder["started"]:
                 raise
@@ -172,22 +200,6 @@ class RequestMiddleware:
                 await reply(500, "internal_error", "Internal server error")
         finally:
             self._observe(scope, status_holder["status"], time.perf_counter() - started, request_id)
-
-    def _limited(self, receive: Receive) -> Receive:
-        received = 0
-        limit = self.max_body_bytes
-        too_large = self._too_large
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge(too_large)
-            return message
-
-        return limited_receive
 
     def _template(self, route: Any) -> str:
         # Every route is mounted with its full path template (app.api).

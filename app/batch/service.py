@@ -1,0 +1,141 @@
+"""A batch applied item by item through the single endpoints' own service functions, in one
+transaction: every rule, role check and invariant is theirs.
+
+Lock order: every write of a restaurant takes the restaurant lock first (app.db.locks), so a
+batch and any single request of the same restaurant run one after the other; the rows each
+item locks after that cannot form a cycle with another writer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy import bindparam, select
+
+from app.batch import schemas
+from app.core.errors import AppError, PreconditionFailed, ValidationFailed, VersionConflict
+from app.db import revision, rows
+from app.db.repository import JSONBody
+from app.db.session import UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.guests import schemas as guest_schemas
+from app.guests import service as guests
+from app.models import Restaurant
+from app.reservations import schemas as reservation_schemas
+from app.reservations import service as reservations
+from app.sync.changes import ENTITIES, encode_changes
+from app.sync.cursor import Cursors, Position
+from app.tables import schemas as table_schemas
+from app.tables import service as tables
+
+# Applied in this order (API.md), whatever order the body gives them in.
+ORDER = ("tables", "guests", "reservations")
+
+
+class _Entity:
+    def __init__(
+        self,
+        create: Callable[..., Awaitable[Any]],
+        update: Callable[..., Awaitable[Any]],
+        delete: Callable[..., Awaitable[None]],
+        create_body: type[BaseModel],
+        update_body: type[BaseModel],
+    ) -> None:
+        self.create, self.update, self.delete = create, update, delete
+        self.create_body, self.update_body = create_body, update_body
+
+
+_ENTITIES = {
+    "tables": _Entity(
+        tables.create_table,
+        tables.update_table,
+        tables.delete_table,
+        table_schemas.TableCreate,
+        table_schemas.TableUpdate,
+    ),
+    "guests": _Entity(
+        guests.create_guest,
+        guests.update_guest,
+        guests.delete_guest,
+        guest_schemas.GuestCreate,
+        guest_schemas.GuestUpdate,
+    ),
+    "reservations": _Entity(
+        reservations.create_reservation,
+        reservations.update_reservation,
+        reservations.delete_reservation,
+        reservation_schemas.ReservationCreate,
+        reservation_schemas.ReservationUpdate,
+    ),
+}
+
+_STATE = rows.RowQuery(
+    select(Restaurant.revision, Restaurant.timezone).where(
+        Restaurant.id == bindparam(rows.SCOPE_PARAM)
+    )
+)
+
+
+async def _apply(uow: UnitOfWork, scope: RestaurantScope, entity: str, item: Any) -> int:
+    does = _ENTITIES[entity]
+    if item.op == "create":
+        row = await does.create(uow, scope, schemas.single_body(does.create_body, item))
+        return int(row.id)
+    if item.op == "update":
+        body = schemas.single_body(does.update_body, item)
+        await does.update(uow, scope, item.id, body, if_match=item.version)
+    else:
+        await does.delete(uow, scope, item.id, if_match=item.version)
+    return int(item.id)
+
+
+def _at(exc: AppError, entity: str, index: int) -> AppError:
+    """The error of the item at ``index`` of ``entity``, naming it. A version that differs is
+    a 409 here (API.md, Batch), not If-Match's 412; a field error points into the item."""
+    if isinstance(exc, PreconditionFailed):
+        exc = VersionConflict(exc.message, details=exc.details)
+    if isinstance(exc, ValidationFailed):
+        for error in exc.details.get("errors", ()):
+            loc = list(error.get("loc", ()))
+            if loc[:1] == ["body"]:
+                error["loc"] = ["body", entity, index, *loc[1:]]
+    exc.details = {**exc.details, "entity": entity, "index": index}
+    return exc
+
+
+async def apply(
+    uow: UnitOfWork, scope: RestaurantScope, cursors: Cursors, batch: schemas.BatchRequest
+) -> Response:
+    results: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
+    for entity in ORDER:
+        for index, item in enumerate(getattr(batch, entity)):
+            try:
+                row_id = await _apply(uow, scope, entity, item)
+            except AppError as exc:
+                raise _at(exc, entity, index) from None
+            client_id = getattr(item, "client_id", None)
+            results[entity].append(
+                f'{{"index":{index},"id":{row_id},'
+                f'"clientId":{"null" if client_id is None else encode_basestring(client_id)},'
+                f'"op":"{item.op}"}}'
+            )
+    took = await uow.session.run_sync(revision.take)
+    found = await rows.fetch(uow, scope, _STATE)
+    current, timezone = found[0]
+    day = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()
+    cursor = cursors.issue(scope.restaurant_id, Position(int(current), day))
+    previous = cursor
+    if took is not None and took == current:
+        previous = cursors.issue(scope.restaurant_id, Position(int(current) - 1, day))
+    changes = encode_changes(uow.changes)
+    done = ",".join(f'"{entity}":[{",".join(results[entity])}]' for entity in ENTITIES)
+    body = (
+        f'{{"cursor":"{cursor}","previousCursor":"{previous}","results":{{{done}}},' + changes[1:]
+    )
+    return JSONBody(body.encode())
