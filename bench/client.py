@@ -36,6 +36,20 @@ def send(
     token: str | None = None,
     timeout: float = 30.0,
 ) -> tuple[int, bytes]:
+    status, answer, _ = exchange(port, method, path, body=body, token=token, timeout=timeout)
+    return status, answer
+
+
+def exchange(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, bytes, dict[str, str]]:
+    """The status, body and headers (lower-case names) of one request."""
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -44,7 +58,8 @@ def send(
         data = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=data, headers=headers)
         response = conn.getresponse()
-        return response.status, response.read()
+        answer = response.read()
+        return response.status, answer, {k.lower(): v for k, v in response.getheaders()}
     finally:
         conn.close()
 

@@ -96,11 +96,11 @@ def compare(scenario: Scenario, result: Result, results: dict[str, Result]) -> N
         )
     target = scenario.target
     if target is not None:
-        if target.kind in ("ratio", "growth"):
+        if target.kind in ("ratio", "growth", "speedup"):
             if result.ratio is not None:
                 result.met = (
                     result.ratio >= target.value
-                    if target.kind == "ratio"
+                    if target.kind in ("ratio", "speedup")
                     else result.ratio <= target.value
                 )
         elif target.kind == "p99":
@@ -108,7 +108,7 @@ def compare(scenario: Scenario, result: Result, results: dict[str, Result]) -> N
         elif target.kind == "rate":
             result.met = result.req_s is not None and result.req_s >= target.value
     for name, group in result.groups.items():
-        if name != scenario.main_group:
+        if not scenario.sequence and name != scenario.main_group:
             result.notes.append(
                 f"{name}: {group['req_s']:.1f} req/s on {result.connections[name]} connections"
                 f" (p50 {_ms(group['p50_ms'])} ms, p99 {_ms(group['p99_ms'])} ms)"

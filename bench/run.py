@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import client, report, seed, servers
+from bench import client, report, seed, sequence, servers
 from bench.ceiling import BODIES_ENV
 from bench.report import Result
 from bench.scenarios import (
@@ -140,6 +140,7 @@ class Bench:
         self.tokens: dict[str, client.Token] = {}
         self.manifests = {QTABLE: dbs.full.manifest, QTABLE_SOLO: dbs.solo.manifest}
         self.loop_name = ""
+        self._sync: dict[str, str] | None = None
 
     def log(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -217,11 +218,77 @@ class Bench:
 
     def context(self, server: str) -> Context:
         manifest = self.manifests.get(server, self.dbs.full.manifest)
-        return Context(manifest, self.config.connections)
+        sync = self.sync_state() if server == QTABLE else {}
+        return Context(manifest, self.config.connections, sync)
+
+    def sync_state(self) -> dict[str, str]:
+        """The dashboard's current cursor on QTable and the ETag of a delta from it, read
+        once, before any scenario writes (reads run first)."""
+        if self._sync is None:
+            port, token = self.servers[QTABLE].port, self.token(QTABLE).value
+            path = "/api/v1/dashboard/data?minimal=true"
+            status, body, _ = client.exchange(port, "GET", path, token=token)
+            if status != 200:
+                raise RunBroken(f"the dashboard answered {status}: {body[:300]!r}")
+            cursor = json.loads(body)["cursor"]
+            status, body, headers = client.exchange(
+                port, "GET", f"{path}&since={cursor}", token=token
+            )
+            if status != 200 or "etag" not in headers:
+                raise RunBroken(f"a dashboard delta answered {status}: {body[:300]!r}")
+            self._sync = {"cursor": cursor, "etag": headers["etag"]}
+        return self._sync
 
     # -- measuring -------------------------------------------------------------------------
 
+    def measure_sequence(self, scenario: Scenario) -> Result:
+        """The batch scenario (bench.sequence): trials of the same changes as one batch and
+        as single requests, alternating."""
+        manifest = self.manifests[QTABLE]
+        movers = manifest.movers[: self.config.connections]  # the seat scenario's
+        avoid_guests = {m[0] for m in movers} | {
+            manifest.waiting[-1 - i % len(manifest.waiting)]  # the PATCH scenario's
+            for i in range(self.config.connections)
+        }
+        avoid_tables = {t for m in movers for t in m[1:]}
+        trials = 1 if self.config.smoke else 3
+        self.log(f"  {scenario.name} ({trials} trials each way, one connection)")
+        timings = sequence.run(
+            self.servers[QTABLE].port,
+            self.token(QTABLE).value,
+            avoid_guests,
+            avoid_tables,
+            trials,
+        )
+        batch = sequence.summary(timings["batch"])
+        singles = sequence.summary(timings["singles"])
+        changes = batch["changes"]
+        result = Result(
+            scenario=scenario.name,
+            server=scenario.server,
+            description=scenario.description,
+            connections={"main": 1},
+            groups={"batch": batch, "singles": singles},
+            requests=batch["trials"],
+            req_s=changes / (batch["p50_ms"] / 1000),
+            p50_ms=batch["p50_ms"],
+            p99_ms=batch["max_ms"],
+            errors=batch["errors"] + singles["errors"],
+            error_samples=batch["error_samples"] + singles["error_samples"],
+            reference_req_s=changes / (singles["p50_ms"] / 1000),
+            ratio=singles["p50_ms"] / batch["p50_ms"],
+            target=scenario.target.label if scenario.target else None,
+        )
+        result.notes.append(
+            f"{changes} changes a trial; req/s columns are changes/s; p50 of {batch['trials']} "
+            f"trials: batch {batch['p50_ms']:.1f} ms, singles {singles['p50_ms']:.1f} ms; "
+            "p99 column: the slowest batch"
+        )
+        return result
+
     def measure(self, scenario: Scenario) -> Result:
+        if scenario.sequence:
+            return self.measure_sequence(scenario)
         server = self.servers[scenario.server]
         # Ceilings get the same header bytes as the QTable requests they mirror.
         token = self.token(QTABLE_SOLO if scenario.server == QTABLE_SOLO else QTABLE).value

@@ -32,12 +32,14 @@ class Request:
     path: str
     body: Any = None  # sent as JSON
     auth: bool = True  # with the measured owner's bearer token
+    headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self, host: str, token: str | None) -> bytes:
         """The request's bytes, built once before the measurement."""
         lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}"]
         if self.auth and token:
             lines.append(f"Authorization: Bearer {token}")
+        lines += [f"{name}: {value}" for name, value in self.headers]
         payload = b""
         if self.body is not None:
             payload = json.dumps(self.body, separators=(",", ":")).encode()
@@ -47,10 +49,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Context:
-    """What request generators may use: the measured restaurant's rows, the run's size."""
+    """What request generators may use: the measured restaurant's rows, the run's size, and
+    what the bench read from QTable before measuring (``Bench.sync_state``): the dashboard's
+    current cursor and the ETag of a delta from it."""
 
     manifest: Manifest
     connections: int
+    sync: dict[str, str] = field(default_factory=dict)
 
 
 Requests = Callable[[Context, int], list[Request]]  # connection index -> its request cycle
@@ -68,9 +73,10 @@ class Group:
 class Target:
     """``ratio``: req/s over the reference's, at least ``value``; ``growth``: the reference's
     p50 over this one's, at most ``value``; ``p99``: at most ``value`` ms; ``rate``: at least
-    ``value`` req/s."""
+    ``value`` req/s; ``speedup``: the run's own ratio (set by a sequence), at least
+    ``value``."""
 
-    kind: Literal["ratio", "growth", "p99", "rate"]
+    kind: Literal["ratio", "growth", "p99", "rate", "speedup"]
     value: float
     label: str
 
@@ -87,6 +93,7 @@ class Scenario:
     primary: str | None = None  # the group the row reports (default: the first)
     backends: tuple[str, ...] = ("sqlite", "postgres")
     description: str = field(default="", compare=False)
+    sequence: bool = False  # run by bench.sequence in the bench process, not by bench.load
 
     @property
     def slug(self) -> str:
@@ -137,6 +144,22 @@ def _patch_guest(ctx: Context, i: int) -> list[Request]:
     waiting = ctx.manifest.waiting
     path = f"{API}/guests/{waiting[-1 - i % len(waiting)]}"
     return [Request("PATCH", path, {"notes": f"Window table, please ({n})"}) for n in "ab"]
+
+
+DASHBOARD = f"{API}/dashboard/data"
+
+
+def _dashboard(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", f"{DASHBOARD}?minimal=true")]
+
+
+def _delta(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", f"{DASHBOARD}?minimal=true&since={ctx.sync['cursor']}")]
+
+
+def _not_modified(ctx: Context, i: int) -> list[Request]:
+    path = f"{DASHBOARD}?minimal=true&since={ctx.sync['cursor']}"
+    return [Request("GET", path, headers=(("If-None-Match", ctx.sync["etag"]),))]
 
 
 def _login(ctx: Context, i: int) -> list[Request]:
@@ -225,6 +248,39 @@ SEAT = Scenario(
     reference="ceiling seat",
     target=Target("ratio", 1 / 4, "≥ 1/4"),
 )
+DASHBOARD_FULL = Scenario(
+    "dashboard",
+    QTABLE,
+    (Group("main", _dashboard),),
+    reference="ceiling dashboard",
+    target=Target("ratio", 1 / 3, "≥ 1/3"),
+    description="the full dashboard, minimal=true: 150 tables, 600 guests, today's bookings",
+)
+DASHBOARD_DELTA = Scenario(
+    "dashboard delta",
+    QTABLE,
+    (Group("main", _delta),),
+    reference=EMPTY.name,
+    target=Target("ratio", 1 / 2, "≥ 1/2"),
+    description="since = the current cursor: nothing new (200, empty arrays)",
+)
+DASHBOARD_304 = Scenario(
+    "dashboard 304",
+    QTABLE,
+    (Group("main", _not_modified, expected=304),),
+    reference=EMPTY.name,
+    target=Target("ratio", 1 / 2, "≥ 1/2"),
+    description="since = the current cursor and If-None-Match: 304",
+)
+BATCH = Scenario(
+    "batch 150",
+    QTABLE,
+    (),
+    target=Target("speedup", 15.0, "≥ 15x singles"),
+    sequence=True,
+    description="150 guest changes (complete, seat, move, status) as one batch; ratio = the "
+    "same changes as single requests over one keep-alive connection, end to end, over this",
+)
 PATCH_GUEST = Scenario(
     "patch guest",
     QTABLE,
@@ -254,6 +310,10 @@ SCENARIOS: list[Scenario] = [
     LIST_TABLES,
     _same_bytes(LIST_GUESTS),
     LIST_GUESTS,
+    _same_bytes(DASHBOARD_FULL),
+    DASHBOARD_FULL,
+    DASHBOARD_DELTA,
+    DASHBOARD_304,
     Scenario(
         "growth",
         QTABLE_SOLO,
@@ -280,6 +340,7 @@ SCENARIOS: list[Scenario] = [
     SEAT,
     _write_ceiling(PATCH_GUEST),
     PATCH_GUEST,
+    BATCH,
 ]
 
 

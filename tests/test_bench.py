@@ -91,7 +91,11 @@ def test_a_smoke_run_measures_every_scenario_without_errors(tmp_path: Path) -> N
     for scenario in SCENARIOS:
         result = results[scenario.name]
         assert result["skipped"] is None, scenario.name
-        assert set(result["groups"]) == {g.name for g in scenario.groups}
+        if scenario.sequence:
+            assert set(result["groups"]) == {"batch", "singles"}
+            assert result["ratio"] is not None, scenario.name
+        else:
+            assert set(result["groups"]) == {g.name for g in scenario.groups}
         for name, group in result["groups"].items():
             assert group["requests"] > 0, (scenario.name, name)
         assert result["errors"] == 0, (scenario.name, result["error_samples"])
