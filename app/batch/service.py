@@ -21,12 +21,12 @@ from sqlalchemy import bindparam, select
 from app.batch import schemas
 from app.core.errors import AppError, PreconditionFailed, ValidationFailed, VersionConflict
 from app.db import revision, rows
-from app.db.repository import JSONBody
+from app.db.repository import JSONBody, lock_existing, read_existing
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import schemas as guest_schemas
 from app.guests import service as guests
-from app.models import Restaurant
+from app.models import DiningTable, Guest, Restaurant
 from app.reservations import schemas as reservation_schemas
 from app.reservations import service as reservations
 from app.sync.changes import ENTITIES, encode_changes
@@ -109,9 +109,37 @@ def _at(exc: AppError, entity: str, index: int) -> AppError:
     return exc
 
 
+async def _lock_named_rows(
+    uow: UnitOfWork, scope: RestaurantScope, batch: schemas.BatchRequest
+) -> list[Any]:
+    """Lock up front, a kind at a time and in the lock order of app.db.locks, the tables and
+    guests the items name and the tables those guests sit at: three statements, where item by
+    item each would read its rows again. A row that does not exist is left to its item's own
+    404. The rows are returned to be held: the session keeps only weak references to rows
+    that are not modified, and would read a row again once it was collected."""
+    guest_ids = {item.id for item in batch.guests if item.op != "create"}
+    guest_ids |= {
+        item.current_guest_id
+        for item in batch.tables
+        if item.op == "update" and getattr(item, "current_guest_id", None) is not None
+    }
+    table_ids = {item.id for item in batch.tables if item.op != "create"}
+    table_ids |= {
+        item.table_id
+        for item in batch.guests
+        if item.op == "update" and getattr(item, "table_id", None) is not None
+    }
+    sitting = await read_existing(uow, scope, Guest, guest_ids)  # where they sit now
+    table_ids |= {g.table_id for g in sitting.values() if g.table_id is not None}
+    tables_held = await lock_existing(uow, scope, DiningTable, table_ids)
+    guests_held = await lock_existing(uow, scope, Guest, guest_ids)
+    return [*tables_held.values(), *guests_held.values()]
+
+
 async def apply(
     uow: UnitOfWork, scope: RestaurantScope, cursors: Cursors, batch: schemas.BatchRequest
 ) -> Response:
+    held = await _lock_named_rows(uow, scope, batch)
     results: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
     for entity in ORDER:
         for index, item in enumerate(getattr(batch, entity)):
@@ -126,6 +154,7 @@ async def apply(
                 f'"op":"{item.op}"}}'
             )
     took = await uow.session.run_sync(revision.take)
+    del held
     found = await rows.fetch(uow, scope, _STATE)
     current, timezone = found[0]
     day = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()

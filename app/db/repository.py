@@ -72,18 +72,19 @@ def _load_query(model: type[Any], *, lock: bool, many: bool) -> rows.RowQuery:
 
 
 def _already_current(uow: UnitOfWork, model: type[Any], row_id: int) -> Any:
-    """The row as this transaction read it, when nobody else can have changed it since: on
+    """The row as this transaction holds it, when nobody else can have changed it since: on
     SQLite a write transaction holds the database's one write lock from its first statement
-    (``BEGIN IMMEDIATE``), so a row it has read is still the latest, and "locked" already."""
-    if not (uow.write and uow.db.writers_exclusive):
+    (``BEGIN IMMEDIATE``), so a row it has read is still the latest, and "locked" already; on
+    PostgreSQL, a row this transaction has locked."""
+    if not uow.write:
         return None
     session = uow.session.sync_session
-    if not read_in_transaction(session, model, row_id):
-        return None
     row = session.identity_map.get(session.identity_key(model, row_id))
     if row is None or inspect(row).expired_attributes:  # expired: read again
         return None
-    return row
+    if uow.db.writers_exclusive:
+        return row if read_in_transaction(session, model, row_id) else None
+    return row if is_locked(session, row) else None
 
 
 async def load(
@@ -97,6 +98,9 @@ async def load(
     """
     if lock:
         return (await lock_all(uow, scope, model, (row_id,)))[row_id]
+    current = _already_current(uow, model, row_id)
+    if current is not None:
+        return current  # type: ignore[no-any-return]
     return (await _load(uow, scope, model, (row_id,), lock=False))[row_id]
 
 
@@ -106,6 +110,20 @@ async def lock_all(
     """Lock several rows (:func:`load` with ``lock``) in one statement, in id order: a fixed
     order keeps concurrent writers from deadlocking. 404 for the lowest id not found."""
     wanted = sorted(set(ids))
+    found = await lock_existing(uow, scope, model, wanted)
+    for row_id in wanted:
+        if row_id not in found:
+            raise _not_found(model, row_id)
+    return found
+
+
+async def lock_existing(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
+) -> dict[int, M]:
+    """:func:`lock_all` of the rows among ``ids`` that exist in the scope's restaurant,
+    without a 404 for the others (a batch locks the rows its items name before it applies
+    them; an item naming a row that does not exist answers its own 404)."""
+    wanted = sorted({row_id for row_id in ids if row_id in INT64})
     found: dict[int, M] = {}
     for row_id in wanted:
         current = _already_current(uow, model, row_id)
@@ -113,11 +131,12 @@ async def lock_all(
             found[row_id] = current
     missing = [row_id for row_id in wanted if row_id not in found]
     if missing:
-        found.update(await _load(uow, scope, model, missing, lock=True))
+        found.update(await _read(uow, scope, model, missing, lock=True))
     session = uow.session.sync_session
     for row_id in wanted:
-        record_locked(session, found[row_id])
-    return {row_id: found[row_id] for row_id in wanted}
+        if row_id in found:
+            record_locked(session, found[row_id])
+    return {row_id: found[row_id] for row_id in wanted if row_id in found}
 
 
 def _committed(session: Session, obj: Any) -> None:
@@ -128,19 +147,36 @@ def _committed(session: Session, obj: Any) -> None:
     inspect(obj)._commit_all(obj.__dict__, session.identity_map)
 
 
+async def read_existing(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
+) -> dict[int, M]:
+    """The rows among ``ids`` that exist in the scope's restaurant, unlocked, without a 404
+    for the others."""
+    wanted = sorted({row_id for row_id in ids if row_id in INT64})
+    return await _read(uow, scope, model, wanted, lock=False) if wanted else {}
+
+
 async def _load(
     uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
 ) -> dict[int, M]:
     for row_id in ids:
         if row_id not in INT64:  # no row can have it, and no driver binds it
             raise _not_found(model, row_id)
+    found = await _read(uow, scope, model, ids, lock=lock)
+    for row_id in ids:
+        if row_id not in found:
+            raise _not_found(model, row_id)
+    return found
+
+
+async def _read(
+    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
+) -> dict[int, M]:
+    """The rows among ``ids`` (all 64-bit) that the scope's restaurant has."""
     many = len(ids) > 1
     query = _load_query(model, lock=lock, many=many)
     params = {"ids": list(ids)} if many else {"id": ids[0]}
     found = await uow.session.run_sync(_materialize, scope, model, query, params, lock)
-    for row_id in ids:
-        if row_id not in found:
-            raise _not_found(model, row_id)
     if uow.write:
         note_read(uow.session.sync_session, found.values())
     return found
