@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import bindparam, select
 
 from app.core.config import Settings
@@ -71,6 +72,15 @@ async def current_scope(
 
 
 Scope = Annotated[RestaurantScope, Depends(current_scope)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The access token of ``Authorization: Bearer <token>``, as the ``Scope`` dependency
+    reads it (FastAPI's OAuth2PasswordBearer), for a route that authenticates by calling
+    :func:`current_scope` itself."""
+    authorization = request.headers.get("authorization")
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if authorization and scheme.lower() == "bearer" else None
 
 
 def require_role(minimum: str):  # type: ignore[no-untyped-def]

@@ -363,3 +363,40 @@ async def test_following_cursors_rebuilds_the_floor(client: AsyncClient, owner: 
     await follower.follow(client, owner)
     assert follower.full_syncs == 1 and follower.deltas == 2
     assert follower.as_snapshot("UTC") == by_id(await snapshot(client, owner))
+
+
+async def test_its_parameters_are_read_as_fastapi_reads_them(
+    client: AsyncClient, owner: Actor
+) -> None:
+    """The dashboard's route reads its parameters itself (DashboardRoute); the same rules."""
+    await create_guest(client, owner)
+    token = owner.headers["Authorization"].split(" ", 1)[1]
+    for authorization in (f"bearer {token}", f"BEARER {token}", f"Bearer {token} "):
+        response = await client.get(
+            "/api/v1/dashboard/data", headers={"Authorization": authorization}
+        )
+        assert response.status_code == 200, authorization
+    for authorization in (token, f"Basic {token}", "Bearer", "Bearer ", ""):
+        response = await client.get(
+            "/api/v1/dashboard/data", headers={"Authorization": authorization}
+        )
+        assert response.status_code == 401, authorization
+        assert response.json()["error"]["code"] == "unauthorized"
+    # The last of a repeated parameter counts.
+    response = await client.get(
+        "/api/v1/dashboard/data?minimal=false&minimal=true", headers=owner.headers
+    )
+    assert set(response.json()["guests"][0]) == MINIMAL_FIELDS["guests"]
+    response = await client.get(
+        "/api/v1/dashboard/data?minimal=true&minimal=yes", headers=owner.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["errors"][0]["loc"] == ["query", "minimal"]
+    cursor = (await snapshot(client, owner))["cursor"]
+    response = await client.get(
+        f"/api/v1/dashboard/data?since=junk&since={cursor}", headers=owner.headers
+    )
+    assert response.json()["fullSync"] is False
+    for bad in ("%00", "%ED%A0%80"):
+        response = await client.get(f"/api/v1/dashboard/data?since={bad}", headers=owner.headers)
+        assert response.status_code == 422, bad
