@@ -20,13 +20,13 @@ from sqlalchemy import bindparam, select
 
 from app.batch import schemas
 from app.core.errors import AppError, PreconditionFailed, ValidationFailed, VersionConflict
-from app.db import revision, rows
+from app.db import coalesce, revision, rows
 from app.db.repository import JSONBody, lock_existing, read_existing
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import schemas as guest_schemas
 from app.guests import service as guests
-from app.models import DiningTable, Guest, Restaurant
+from app.models import DiningTable, Guest, Reservation, Restaurant
 from app.reservations import schemas as reservation_schemas
 from app.reservations import service as reservations
 from app.sync.changes import ENTITIES, encode_changes
@@ -136,6 +136,31 @@ async def _lock_named_rows(
     return [*tables_held.values(), *guests_held.values()]
 
 
+def _guest(uow: UnitOfWork, guest_id: int) -> Guest | None:
+    session = uow.session.sync_session
+    found: Guest | None = session.identity_map.get(session.identity_key(Guest, guest_id))
+    return found
+
+
+def _sitting(uow: UnitOfWork, guest_id: int) -> int | None:
+    guest = _guest(uow, guest_id)
+    return None if guest is None else guest.table_id
+
+
+def _touched(uow: UnitOfWork, guest_id: int, table_before: int | None) -> list[Any]:
+    """The rows a guest update may change: the guest, the tables it sat at and sits at, and
+    its reservation."""
+    guest = _guest(uow, guest_id)
+    if guest is None:
+        return []
+    return [
+        (Guest, guest_id),
+        (DiningTable, table_before),
+        (DiningTable, guest.table_id),
+        (Reservation, guest.reservation_id),
+    ]
+
+
 async def apply(
     uow: UnitOfWork, scope: RestaurantScope, cursors: Cursors, batch: schemas.BatchRequest
 ) -> Response:
@@ -143,16 +168,27 @@ async def apply(
     results: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
     for entity in ORDER:
         for index, item in enumerate(getattr(batch, entity)):
+            # A run of guest updates writes its rows once, at its end (app.db.coalesce);
+            # any other item is applied and written on its own.
+            coalesced = entity == "guests" and item.op == "update"
+            if coalesced and not coalesce.deferring(uow):
+                coalesce.begin(uow)
+            elif not coalesced:
+                await coalesce.write(uow)
+            before = _sitting(uow, item.id) if coalesced else None
             try:
                 row_id = await _apply(uow, scope, entity, item)
             except AppError as exc:
                 raise _at(exc, entity, index) from None
+            if coalesced:
+                coalesce.end_of_item(uow, _touched(uow, item.id, before))
             client_id = getattr(item, "client_id", None)
             results[entity].append(
                 f'{{"index":{index},"id":{row_id},'
                 f'"clientId":{"null" if client_id is None else encode_basestring(client_id)},'
                 f'"op":"{item.op}"}}'
             )
+    await coalesce.write(uow)
     took = await uow.session.run_sync(revision.take)
     del held
     found = await rows.fetch(uow, scope, _STATE)

@@ -139,7 +139,7 @@ async def lock_existing(
     return {row_id: found[row_id] for row_id in wanted if row_id in found}
 
 
-def _committed(session: Session, obj: Any) -> None:
+def committed(session: Session, obj: Any) -> None:
     """Every value the object holds is now the stored one: no history, not modified, not
     expired. What the ORM itself does to a row it has just loaded or flushed (its own
     ``InstanceState._commit_all``; SQLAlchemy is pinned to 2.1, and tests/db/test_load.py
@@ -212,7 +212,7 @@ def _materialize(
         else:
             obj = held
             obj.__dict__.update(values)
-            _committed(session, obj)  # what it held changed is dropped for what was read
+            committed(session, obj)  # what it held changed is dropped for what was read
         found[values["id"]] = obj
     return found
 
@@ -222,7 +222,7 @@ def _materialize(
 _UPDATES: dict[tuple[type[Any], frozenset[str]], rows.RowQuery] = {}
 
 
-def _update_query(model: type[Any], keys: frozenset[str]) -> rows.RowQuery:
+def update_query(model: type[Any], keys: frozenset[str]) -> rows.RowQuery:
     """``UPDATE model SET <keys>, version, updated_at WHERE id, restaurant_id and version``:
     the UPDATE the ORM would send for these changed columns, with its version check."""
     query = _UPDATES.get((model, keys))
@@ -244,7 +244,7 @@ def _update_query(model: type[Any], keys: frozenset[str]) -> rows.RowQuery:
 # The floor's models (each with a change event), whose changes flush() may write itself, by
 # their tables' order in the schema (referenced before referencing).
 _TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
-_FLOOR = {
+FLOOR = {
     m.class_: _TABLE_ORDER[m.class_.__tablename__]
     for m in Base.registry.mappers
     if hasattr(m.class_, "__entity__")
@@ -253,13 +253,17 @@ _FLOOR = {
 # it fills them as the ORM would (a server default or a SQL expression is left to the ORM).
 _INSERTABLE = frozenset(
     model
-    for model in _FLOOR
+    for model in FLOOR
     if all(
         c.server_default is None
         and (c.default is None or c.default.is_scalar or c.default.is_callable)
         for c in model.__table__.c
     )
 )
+
+
+# Set while a run of batch items defers its writes to one coalesced write (app.db.coalesce).
+DEFER_KEY = "qtable_defer_writes"
 
 
 async def flush(uow: UnitOfWork) -> None:
@@ -271,11 +275,16 @@ async def flush(uow: UnitOfWork) -> None:
     the restaurant lock first, the revision noted, the change event recorded. When the one
     pending change is a new such row, it is written by one prebuilt INSERT (``_insert``).
     The ORM's flush costs several times as much for the same statements. Anything else is
-    flushed by the ORM."""
+    flushed by the ORM.
+
+    While a batch defers its writes (``app.db.coalesce``), nothing is written here: the rows
+    changed stay in the session, locked, until the batch writes them all at once."""
+    if uow.session.info.get(DEFER_KEY):
+        return
     await uow.session.run_sync(_flush)
 
 
-def _start_writing(session: Session) -> None:
+def start_writing(session: Session) -> None:
     """What the ORM's flush hooks do before it writes: the restaurant lock first
     (``app.db.locks``), and the transaction noted as a write for the revision."""
     take_restaurant_lock(session)
@@ -288,7 +297,7 @@ def _flush(session: Session) -> None:
     if (
         scope is None
         or session.deleted
-        or not all(type(o) in _FLOOR for o in (*new, *session.dirty))
+        or not all(type(o) in FLOOR for o in (*new, *session.dirty))
         or (new and (len(new) > 1 or session.dirty or type(new[0]) not in _INSERTABLE))
     ):
         session.flush()
@@ -304,24 +313,24 @@ def _flush(session: Session) -> None:
             changed.append((obj, keys))
     if not changed:
         return
-    _start_writing(session)
+    start_writing(session)
     now = utcnow()
     # By table (in the schema's order), then by primary key.
-    for obj, keys in sorted(changed, key=lambda c: (_FLOOR[type(c[0])], c[0].id)):
+    for obj, keys in sorted(changed, key=lambda c: (FLOOR[type(c[0])], c[0].id)):
         model = type(obj)
         check_written_row(obj, scope)
         params = {key: getattr(obj, key) for key in keys}
         params.update(
             id=obj.id, old_version=obj.version, new_version=obj.version + 1, updated_at=now
         )
-        matched = rows.execute(session, scope, _update_query(model, keys), params)
+        matched = rows.execute(session, scope, update_query(model, keys), params)
         if matched != 1:
             raise StaleDataError(
                 f"UPDATE of {model.__tablename__} {obj.id} at version {obj.version} "
                 f"matched {matched} rows"
             )
         obj.__dict__.update(version=obj.version + 1, updated_at=now)
-        _committed(session, obj)
+        committed(session, obj)
         record_change(session, obj)
 
 
@@ -355,7 +364,7 @@ def _insert(session: Session, scope: RestaurantScope, obj: Any) -> None:
     made persistent with every value it was written with."""
     model = type(obj)
     check_written_row(obj, scope)
-    _start_writing(session)
+    start_writing(session)
     values: dict[str, Any] = {}
     for column in model.__table__.c:
         if column.key == "id":

@@ -468,3 +468,69 @@ async def test_concurrent_batches_and_single_requests_give_no_5xx(
     assert all(code < 500 for code in codes), codes
     assert any(code == 200 for code in codes)
     await assert_invariant(client, owner)
+
+
+async def test_parties_swapping_tables_in_one_batch(client: AsyncClient, owner: Actor) -> None:
+    """A cycle of table changes: each party ends where the other began. The rows are written
+    once each at the batch's end, and one must let go of its table first."""
+    t1, t2, t3 = [await create_table(client, owner, str(n)) for n in (1, 2, 3)]
+    a = await create_guest(client, owner, "A")
+    b = await create_guest(client, owner, "B")
+    await seat(client, owner, a["id"], t1["id"])
+    await seat(client, owner, b["id"], t2["id"])
+    response = await batch(
+        client,
+        owner,
+        {
+            "guests": [
+                {"id": a["id"], "tableId": t3["id"]},
+                {"id": b["id"], "tableId": t1["id"]},
+                {"id": a["id"], "tableId": t2["id"]},
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+    state = await assert_invariant(client, owner)
+    assert state["guests"][a["id"]]["tableId"] == t2["id"]
+    assert state["guests"][b["id"]]["tableId"] == t1["id"]
+    assert state["tables"][t3["id"]]["currentGuestId"] is None
+    # Each change a version, as if applied one by one: A moved twice, B once.
+    assert state["guests"][a["id"]]["version"] == 2 + 2
+    assert state["guests"][b["id"]]["version"] == 2 + 1
+
+
+async def test_versions_in_a_batch_count_every_item(client: AsyncClient, owner: Actor) -> None:
+    guest = await create_guest(client, owner)
+    response = await batch(
+        client,
+        owner,
+        {
+            "guests": [
+                {"id": guest["id"], "notes": "a", "version": 1},
+                {"id": guest["id"], "notes": "b", "version": 2},
+                {"id": guest["id"], "notes": "b", "version": 3},  # changes nothing
+                {"id": guest["id"], "notes": None, "version": 3},
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+    [row] = response.json()["guests"]
+    assert row["version"] == 4
+    full = await get_guest(client, owner, guest["id"])
+    assert full["version"] == 4 and full["notes"] is None
+
+
+async def test_a_long_chain_of_moves_in_one_batch(client: AsyncClient, owner: Actor) -> None:
+    tables = [await create_table(client, owner, str(n)) for n in range(1, 42)]
+    guests = [await create_guest(client, owner, f"G{n}") for n in range(40)]
+    for guest, table in zip(guests, tables, strict=False):
+        await seat(client, owner, guest["id"], table["id"])
+    # Each party moves to the table the party after it leaves; the last to the free one.
+    items = [{"id": guests[-1]["id"], "tableId": tables[40]["id"]}]
+    items += [{"id": guests[n]["id"], "tableId": tables[n + 1]["id"]} for n in range(38, -1, -1)]
+    response = await batch(client, owner, {"guests": items})
+    assert response.status_code == 200, response.text
+    state = await assert_invariant(client, owner)
+    for n, guest in enumerate(guests):
+        assert state["guests"][guest["id"]]["tableId"] == tables[n + 1]["id"]
+    assert state["tables"][tables[0]["id"]]["currentGuestId"] is None
