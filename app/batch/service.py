@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from app.batch import schemas
 from app.core.errors import AppError, PreconditionFailed, ValidationFailed, VersionConflict
 from app.db import coalesce, revision, rows
-from app.db.repository import JSONBody, lock_existing, read_existing
+from app.db.repository import JSONBody, held, lock_existing, read_existing
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import schemas as guest_schemas
@@ -138,7 +138,7 @@ async def _lock_named_rows(
 
 def _guest(uow: UnitOfWork, guest_id: int) -> Guest | None:
     session = uow.session.sync_session
-    found: Guest | None = session.identity_map.get(session.identity_key(Guest, guest_id))
+    found: Guest | None = held(session, Guest, guest_id)
     return found
 
 

@@ -73,7 +73,7 @@ def end_of_item(uow: UnitOfWork, touched: Iterable[tuple[type[Any], int | None]]
     for model, row_id in set(touched):
         if row_id is None:
             continue
-        obj = session.identity_map.get(session.identity_key(model, row_id))
+        obj = repository.held(session, model, row_id)
         if obj is None:
             continue
         key = (model, row_id)
@@ -124,16 +124,37 @@ def _write(session: Session) -> None:
         for obj in releases:
             _let_go(session, scope, obj, read_at[(model, obj.id)])
         let_go = {id(obj) for obj in releases}
+        runs: list[tuple[frozenset[str], list[Any]]] = []
         for obj, keys in order:
             if id(obj) in let_go:  # what it set aside is written back too
                 keys = keys | frozenset(_UNIQUE[model][1])
-            old = read_at[(model, obj.id)]
-            values = {key: getattr(obj, key) for key in keys}
-            values.update(id=obj.id, old_version=old, new_version=obj.version, updated_at=now)
-            _update(session, scope, repository.update_query(model, keys), values)
-            obj.__dict__["updated_at"] = now
-            repository.committed(session, obj)
-            record_change(session, obj)
+            if runs and runs[-1][0] == keys:
+                runs[-1][1].append(obj)
+            else:
+                runs.append((keys, [obj]))
+        # Consecutive rows of one shape in one executemany, the order kept.
+        for keys, objs in runs:
+            values = []
+            for obj in objs:
+                row = {key: getattr(obj, key) for key in keys}
+                row.update(
+                    id=obj.id,
+                    old_version=read_at[(model, obj.id)],
+                    new_version=obj.version,
+                    updated_at=now,
+                )
+                values.append(row)
+            matched = rows.execute_many(
+                session, scope, repository.update_query(model, keys), values
+            )
+            if matched != len(objs):
+                raise StaleDataError(
+                    f"{len(objs)} UPDATEs of {model.__tablename__} matched {matched} rows"
+                )
+            for obj in objs:
+                obj.__dict__["updated_at"] = now
+                repository.committed(session, obj)
+                record_change(session, obj)
 
 
 def _order(model: type[Any], changed: list[tuple[Any, frozenset[str]]]) -> tuple[list[Any], Any]:

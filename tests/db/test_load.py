@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import SessionsNotEnded
-from app.db.repository import flush, load, lock_all, row_body
+from app.db.repository import flush, held, load, lock_all, row_body
 from app.db.tenancy import UnscopedQueryError
 from app.guests import schemas as guest_schemas
 from app.models import DiningTable, Guest, User
@@ -191,3 +191,17 @@ async def test_flush_inserts_the_row_the_orm_would(
         assert not different, different
         assert stored["status"] == "waiting" and stored["version"] == 1
         await uow.commit()
+
+
+async def test_held_finds_what_the_identity_map_holds(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """``held`` builds SQLAlchemy's identity key itself; it must be the very key."""
+    guest = await create_guest(client, owner)
+    scope = scope_for(owner)
+    async with unit_of_work(app, scope, write=True) as uow:
+        row = await load(uow, scope, Guest, guest["id"])
+        session = uow.session.sync_session
+        assert held(session, Guest, guest["id"]) is row
+        assert session.identity_map.get(session.identity_key(Guest, guest["id"])) is row
+        assert held(session, Guest, guest["id"] + 1000) is None

@@ -43,7 +43,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from app.db.repository import columns_of
-from app.db.rows import SCOPE_PARAM, RowQuery, fetch, prepare, run
+from app.db.rows import SCOPE_PARAM, RowQuery, execute_many, fetch, prepare, run
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope, UnscopedQueryError
 from app.models import DiningTable, Guest, Restaurant, User
@@ -555,3 +555,32 @@ def test_an_insert_must_give_every_column_that_has_a_default() -> None:
                 restaurant_id=bindparam(SCOPE_PARAM), table_number=bindparam("n")
             )
         )
+
+
+async def test_execute_many_sends_each_update_in_order_and_counts_the_rows_matched(
+    app: FastAPI, client: AsyncClient, owner: Actor, rival: Actor
+) -> None:
+    """One executemany on SQLite, one statement at a time on PostgreSQL (asyncpg counts no
+    rows of an executemany): either way each run is the scope's, and the count is the total."""
+    first = await guest_in(client, owner, "waiting", name="First")
+    second = await guest_in(client, owner, "waiting", name="Second")
+    theirs = await guest_in(client, rival, "waiting", name="Theirs")
+    scope = scope_for(owner)
+    async with write_unit(app, scope) as uow:
+        runs = [
+            {"id": first["id"], "name": "A"},
+            {"id": theirs["id"], "name": "Taken"},
+            {"id": second["id"], "name": "B"},
+            {"id": first["id"], "name": "C"},  # the last run wins: the order is kept
+        ]
+        matched = await uow.session.run_sync(execute_many, scope, _RENAME, runs)
+        assert matched == 3
+        with pytest.raises(UnscopedQueryError):
+            await uow.session.run_sync(
+                execute_many, scope, _RENAME, [{"id": 1, "name": "x", SCOPE_PARAM: 2}]
+            )
+        await uow.commit()
+    got = {g["id"]: g["name"] for g in await list_all(client, owner, GUESTS)}
+    assert (got[first["id"]], got[second["id"]]) == ("C", "B")
+    theirs_now = await client.get(f"{GUESTS}/{theirs['id']}", headers=rival.headers)
+    assert theirs_now.json()["name"] == "Theirs"
