@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.requests import HTTPConnection
@@ -42,6 +42,15 @@ _TOKEN_USER = rows.RowQuery(
 
 async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:
     """Verify an access token against the current user row; any doubt is a 401."""
+    return (await authenticate_reading(token, uow, settings, _TOKEN_USER))[0]
+
+
+async def authenticate_reading(
+    token: str | None, uow: UnitOfWork, settings: Settings, query: rows.RowQuery
+) -> tuple[RestaurantScope, Any]:
+    """:func:`authenticate`, with the user row read by ``query``: its first two columns are
+    the user's role and token generation, by ``:id``; what else it reads of the restaurant
+    comes back with the scope (the dashboard's revision: one statement, not two)."""
     if not token:
         raise Unauthorized()
     try:
@@ -52,23 +61,29 @@ async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -
     # a write transaction begins only when the service first writes, after any slow work such
     # as password hashing.
     claimed = _make_scope(claims.restaurant_id, claims.user_id, claims.role)
-    found = await rows.fetch(
-        uow, claimed, _TOKEN_USER, {"id": claims.user_id}, in_transaction=False
-    )
+    found = await rows.fetch(uow, claimed, query, {"id": claims.user_id}, in_transaction=False)
     if not found or found[0][0] != claims.role or found[0][1] != claims.generation:
         raise Unauthorized("The access token is no longer valid")
-    return claimed
+    return claimed, found[0]
 
 
 async def current_scope(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> RestaurantScope:
+    return (await scope_reading(request, token, _TOKEN_USER))[0]
+
+
+async def scope_reading(
+    request: Request, token: str | None, query: rows.RowQuery
+) -> tuple[RestaurantScope, Any]:
+    """:func:`current_scope` by :func:`authenticate_reading`: the scope, bound to the
+    request's unit of work, and the row ``query`` read."""
     uow = unit_of_work_of(request)
-    scope = await authenticate(token, uow, request.app.state.settings)
+    scope, row = await authenticate_reading(token, uow, request.app.state.settings, query)
     uow.bind(scope)
     request.state.restaurant_id = scope.restaurant_id
     request.state.scope = scope
-    return scope
+    return scope, row
 
 
 Scope = Annotated[RestaurantScope, Depends(current_scope)]

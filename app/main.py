@@ -71,7 +71,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await purging
             await db.dispose()
 
-    app = FastAPI(title="QTable", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="QTable",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # QTable exports Prometheus metrics (/metrics) and JSON logs, not OpenTelemetry; with
+        # FastAPI's native telemetry on, every request asked OpenTelemetry whether a provider
+        # was configured (three environment lookups a request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_exception_handler(Replayed, replayed_handler)

@@ -12,7 +12,7 @@ from app.core.openapi import API_PREFIX, errors
 from app.core.text import Text
 from app.dashboard import schemas, service
 from app.db.session import Handler, UnitOfWorkRoute, unit_of_work_of
-from app.deps import Scope, UnitOfWorkDep, bearer_token, current_scope
+from app.deps import Scope, UnitOfWorkDep, bearer_token, scope_reading
 
 _BOOLEAN_ERROR = "must be true or false"
 
@@ -33,11 +33,15 @@ class DashboardRoute(UnitOfWorkRoute):
     rules as the signature below, which documents them: the token as the ``Scope``
     dependency reads it, ``since`` as text (the request middleware has refused U+0000 and
     lone surrogates in every query parameter), ``minimal`` strictly, the last of repeated
-    parameters as FastAPI takes it; then it calls the endpoint as FastAPI would."""
+    parameters as FastAPI takes it; then it calls the endpoint as FastAPI would. The token's
+    user is read with the restaurant's revision, in one statement."""
 
     def inside_unit_of_work(self, handler: Handler) -> Handler:
         async def dashboard_handler(request: Request) -> Response:
-            scope = await current_scope(request, bearer_token(request))
+            scope, state = await scope_reading(
+                request, bearer_token(request), service.USER_AND_STATE
+            )
+            request.state.restaurant_state = state
             params = request.query_params
             minimal = params.getlist("minimal")
             if minimal and minimal[-1] not in ("true", "false"):
@@ -99,6 +103,7 @@ async def dashboard_data(
         uow,
         scope,
         await request.app.state.cursors.get(),
+        state=getattr(request.state, "restaurant_state", None),
         since=since,
         minimal=minimal,
         if_none_match=if_none_match,

@@ -80,6 +80,9 @@ def _query_text_errors(query_string: bytes) -> list[dict[str, Any]]:
     Names and values are percent-decoded as UTF-8, strictly: bytes that are not UTF-8 (such as
     a lone surrogate's ED A0 80) would otherwise turn quietly into U+FFFD.
     """
+    if b"%" not in query_string and b"\x00" not in query_string and query_string.isascii():
+        # ASCII as sent, nothing percent-escaped, no NUL byte: no U+0000 and no surrogate.
+        return []
     errors = []
     for pair in query_string.split(b"&"):
         if not pair:

@@ -199,19 +199,19 @@ async def test_a_user_demoted_while_their_request_runs_is_refused(
 ) -> None:
     """The token was checked, then the role changed before the write took its lock: the write
     answers 401, as the next request would, instead of acting with the old role."""
-    authenticate = deps.authenticate
+    authenticate = deps.authenticate_reading  # what every route's authentication runs
 
     async def authenticate_then_demote(*args: Any, **kwargs: Any) -> Any:
-        scope = await authenticate(*args, **kwargs)
+        found = await authenticate(*args, **kwargs)
         async with app.state.db.engine.begin() as conn:
             await conn.execute(
                 update(User.__table__)
                 .where(User.__table__.c.id == owner.user_id)
                 .values(role="server")
             )
-        return scope
+        return found
 
-    monkeypatch.setattr(deps, "authenticate", authenticate_then_demote)
+    monkeypatch.setattr(deps, "authenticate_reading", authenticate_then_demote)
     response = await client.post(
         f"{API}/tables", headers=owner.headers, json={"tableNumber": "9", "capacity": 2}
     )
