@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +42,14 @@ _UNIQUE = {
     Guest: ("table_id", {"table_id": None, "status": "waiting"}),
     DiningTable: ("current_guest_id", {"current_guest_id": None, "status": "available"}),
 }
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    # A batch that failed half way leaves nothing deferred to the session's next transaction.
+    if transaction.parent is None:
+        for key in (repository.DEFER_KEY, _READ_AT, _SEEN):
+            session.info.pop(key, None)
 
 
 def begin(uow: UnitOfWork) -> None:
