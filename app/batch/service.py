@@ -164,7 +164,7 @@ def _touched(uow: UnitOfWork, guest_id: int, table_before: int | None) -> list[A
 async def apply(
     uow: UnitOfWork, scope: RestaurantScope, cursors: Cursors, batch: schemas.BatchRequest
 ) -> Response:
-    held = await _lock_named_rows(uow, scope, batch)
+    kept = await _lock_named_rows(uow, scope, batch)
     results: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
     for entity in ORDER:
         for index, item in enumerate(getattr(batch, entity)):
@@ -190,7 +190,7 @@ async def apply(
             )
     await coalesce.write(uow)
     took = await uow.session.run_sync(revision.take)
-    del held
+    del kept
     found = await rows.fetch(uow, scope, _STATE)
     current, timezone = found[0]
     day = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -155,6 +155,8 @@ def _write(session: Session) -> None:
             matched = rows.execute_many(
                 session, scope, repository.update_query(model, keys), values
             )
+            if matched is None:  # not counted by the driver: read the versions back
+                matched = _at_versions(session, scope, model, objs)
             if matched != len(objs):
                 raise StaleDataError(
                     f"{len(objs)} UPDATEs of {model.__tablename__} matched {matched} rows"
@@ -202,6 +204,25 @@ def _order(model: type[Any], changed: list[tuple[Any, frozenset[str]]]) -> tuple
             order.append((obj, keys_of[id(obj)]))
             stack.pop()
     return releases, order
+
+
+_VERSIONS: dict[type[Any], rows.RowQuery] = {}
+
+
+def _at_versions(session: Session, scope: Any, model: type[Any], objs: list[Any]) -> int:
+    """How many of ``objs`` the database holds at the version just written: each UPDATE
+    matched its row only at the version read, and only it can have set the new one (the rows
+    are locked)."""
+    query = _VERSIONS.get(model)
+    if query is None:
+        query = _VERSIONS[model] = rows.RowQuery(
+            select(model.id, model.version).where(
+                model.id.in_(bindparam("ids", expanding=True)),
+                model.restaurant_id == bindparam(rows.SCOPE_PARAM),
+            )
+        )
+    found = dict(rows.run(session, scope, query, {"ids": [obj.id for obj in objs]}))
+    return sum(found.get(obj.id) == obj.version for obj in objs)
 
 
 def _let_go(session: Session, scope: Any, obj: Any, version: int) -> None:

@@ -360,18 +360,18 @@ def execute_many(
     scope: RestaurantScope,
     query: RowQuery,
     many: Sequence[Mapping[str, Any]],
-) -> int:
+) -> int | None:
     """The UPDATE ``query`` once per parameter set, in order, sent as one executemany (each
-    statement sent alone costs ~50 us of SQLAlchemy's own); how many rows they matched in
-    all. For an UPDATE whose every run matches one row, a total below ``len(many)`` says
-    that one did not."""
+    statement sent alone costs ~50 us of SQLAlchemy's own, and on PostgreSQL a round trip);
+    how many rows they matched in all, or None where the driver does not count the rows of
+    an executemany (asyncpg): the caller then checks what it wrote by reading it back. For
+    an UPDATE whose every run matches one row, a total below ``len(many)`` says that one
+    did not."""
     if not isinstance(query.stmt, Update):
         raise UnscopedQueryError("execute_many() updates; a read is run() or fetch()ed")
     if not many:
         return 0
     connection = _connection(session)
-    if not connection.dialect.supports_sane_multi_rowcount:  # asyncpg: one at a time
-        return sum(int(_send(session, scope, query, params)[1].rowcount) for params in many)
     prepared = [query.prepare(connection.dialect, scope, params) for params in many]
     sql = prepared[0][0]
     if any(other != sql for other, _ in prepared):  # pragma: no cover: one shape per query
@@ -379,6 +379,8 @@ def execute_many(
     result = connection.exec_driver_sql(
         sql, [tuple(values) for _, values in prepared], execution_options=VOUCHED
     )
+    if not connection.dialect.supports_sane_multi_rowcount:
+        return None
     return int(result.rowcount)
 
 
