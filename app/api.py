@@ -10,6 +10,7 @@ from app.batch.router import router as batch_router
 from app.dashboard.router import router as dashboard_router
 from app.guests.router import router as guests_router
 from app.observability.router import router as health_router
+from app.realtime.router import router as realtime_router
 from app.reservations.router import router as reservations_router
 from app.restaurants.router import router as restaurant_router
 from app.tables.router import router as tables_router
@@ -25,6 +26,7 @@ DOMAIN_ROUTERS = (
     reservations_router,
     restaurant_router,
     users_router,
+    realtime_router,
     auth_router,
     auth_required,
 )

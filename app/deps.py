@@ -33,7 +33,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 # The user a token names, in the restaurant it names: what must still match its claims.
-_TOKEN_USER = rows.RowQuery(
+TOKEN_USER = rows.RowQuery(
     select(User.role, User.token_generation).where(
         User.id == bindparam("id"), User.restaurant_id == bindparam(rows.SCOPE_PARAM)
     )
@@ -42,7 +42,7 @@ _TOKEN_USER = rows.RowQuery(
 
 async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:
     """Verify an access token against the current user row; any doubt is a 401."""
-    return (await authenticate_reading(token, uow, settings, _TOKEN_USER))[0]
+    return (await authenticate_reading(token, uow, settings, TOKEN_USER))[0]
 
 
 async def authenticate_reading(
@@ -70,7 +70,7 @@ async def authenticate_reading(
 async def current_scope(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> RestaurantScope:
-    return (await scope_reading(request, token, _TOKEN_USER))[0]
+    return (await scope_reading(request, token, TOKEN_USER))[0]
 
 
 async def scope_reading(

@@ -54,10 +54,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 every=timedelta(minutes=settings.change_log_purge_minutes),
             )
         )
-        hub = Hub()
+        hub = Hub(
+            db,
+            app.state.cursors.get,
+            poll_seconds=settings.realtime_poll_seconds,
+            queue_size=settings.realtime_queue_size,
+            max_sockets_per_user=settings.realtime_max_sockets_per_user,
+        )
+        hub.start(settings.redis_url)
         app.state.db = db
         app.state.hub = hub
-        app.state.publish = hub.publish
+        app.state.publish = hub.notify
         app.state.auth_limiter = AuthRateLimiter(
             max_failures_per_email=settings.auth_max_failures_per_email,
             max_attempts_per_client=settings.auth_max_attempts_per_client,
@@ -66,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await hub.close()  # every socket closed with 1001
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purging

@@ -36,8 +36,10 @@ from app.sync.changes import encode_changes
 WROTE_KEY = "qtable_wrote"
 # The change events of the transaction (app.db.session records them at each flush).
 CHANGES_KEY = "qtable_changes"
-# The revision the transaction took, once it has taken it.
+# The revision the transaction took, once it has taken it; and, once it has committed, the
+# revision of the restaurant it committed (for the real-time feed: app.realtime).
 REVISION_KEY = "qtable_revision"
+COMMITTED_KEY = "qtable_committed_revision"
 # Tables whose rows are the bookkeeping of requests, not the restaurant's own data.
 BOOKKEEPING = frozenset({"idempotency_keys", "refresh_tokens"})
 
@@ -115,8 +117,19 @@ def take(session: Session) -> int | None:
 
 @event.listens_for(Session, "before_commit")
 def _next_revision(session: Session) -> None:
-    if session.info.get(WRITE_KEY):
+    # Also called when a savepoint is released: the revision belongs to the whole transaction.
+    if session.info.get(WRITE_KEY) and not session.in_nested_transaction():
         take(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _note_committed(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released, not the transaction
+        return
+    revision = session.info.get(REVISION_KEY)
+    scope = scope_of(session)
+    if revision is not None and scope is not None:
+        session.info[COMMITTED_KEY] = (scope.restaurant_id, revision)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -18,7 +18,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 from app.core.errors import AppError
 from app.db import locks
 from app.db.engine import write_engine
-from app.db.revision import CHANGES_KEY  # its hooks also take the revision
+from app.db.revision import CHANGES_KEY, COMMITTED_KEY  # its hooks take the revision
 from app.db.tenancy import RestaurantScope, bind_scope, check_rebind
 
 # What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
@@ -187,12 +187,16 @@ class UnitOfWork:
         return list(self._session.info.get(CHANGES_KEY, {}).values())
 
     async def commit(self) -> None:
+        """Commit; then tell the real-time feed which revision of which restaurant was
+        committed (``publish``: it returns at once and never raises, so it can neither fail
+        nor slow the request; a notice it loses is made up from the change log)."""
         if self._session is None:
             return
         await self._session.commit()
-        changes = self._session.info.pop(CHANGES_KEY, None)
-        if changes and self._publish is not None:
-            await self._publish(list(changes.values()))
+        self._session.info.pop(CHANGES_KEY, None)
+        committed = self._session.info.pop(COMMITTED_KEY, None)
+        if committed is not None and self._publish is not None:
+            self._publish(*committed)
 
     async def rollback(self) -> None:
         if self._session is None:

@@ -1,41 +1,403 @@
-"""Per-restaurant fan-out of committed change events to the sockets of this process."""
+"""The real-time feed: every committed transaction of a restaurant, sent to its sockets.
+
+What is sent comes from the change log (``app.models.change_log``), never from memory alone: a
+commit only says "restaurant R is at revision N" (:meth:`Hub.notify`, after the commit, never
+failing and never waiting), and the restaurant's *pump* reads the change log after the last
+revision it sent and sends each entry, in revision order, to each socket of the restaurant.
+A notice that is lost (Redis down, a process killed between commit and notice) costs only
+time: the next notice of the restaurant, or the poll every ``realtime_poll_seconds``, reads
+from where each socket stands, so a gap is filled from the change log, and nothing is sent
+twice or out of order.
+
+Several processes share their notices through Redis pub/sub (:class:`RedisBridge`) when
+``QTABLE_REDIS_URL`` is set: a notice is a hint, the change log is the record, so a lossy
+channel is enough and nothing is kept in Redis. Without Redis, a process sees another's writes
+at its next poll (within ``realtime_poll_seconds``).
+
+A socket's queue is bounded: a client that does not read falls behind, its queue is dropped and
+it is sent ``resync``; it is sent nothing more until it sends ``resume``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from app.db.session import ChangeEvent
+from sqlalchemy import bindparam, select
+
+from app.db import rows
+from app.db.session import Database, UnitOfWork
+from app.db.tenancy import RestaurantScope
+from app.models import ChangeLog, Restaurant, User
+from app.sync.changes import ENTITIES, NO_CHANGES
+from app.sync.cursor import Cursors, Position
+
+logger = logging.getLogger("qtable.realtime")
+
+# A socket further behind than this many revisions is sent `resync` rather than each one.
+MAX_CATCH_UP = 1000
+
+_STATE = rows.RowQuery(
+    select(Restaurant.revision, Restaurant.change_log_start, Restaurant.timezone).where(
+        Restaurant.id == bindparam(rows.SCOPE_PARAM)
+    )
+)
+_LOG_AFTER = rows.RowQuery(
+    select(ChangeLog.revision, ChangeLog.changes)
+    .where(
+        ChangeLog.restaurant_id == bindparam(rows.SCOPE_PARAM),
+        ChangeLog.revision > bindparam("after"),
+        ChangeLog.revision <= bindparam("upto"),
+    )
+    .order_by(ChangeLog.revision)
+)
+_USERS = rows.RowQuery(
+    select(User.id, User.role, User.token_generation).where(
+        User.restaurant_id == bindparam(rows.SCOPE_PARAM),
+        User.id.in_(bindparam("ids", expanding=True)),
+    )
+)
+
+
+def local_day(timezone: str) -> int:
+    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()
+
+
+class Socket:
+    """One client's place in its restaurant's feed, and the messages waiting for it."""
+
+    def __init__(
+        self,
+        scope: RestaurantScope,
+        generation: int,
+        queue_size: int,
+        close: Callable[[int, str], Awaitable[None]],
+    ) -> None:
+        self.scope = scope
+        self.generation = generation
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        # The revision of the last change sent, and the cursor it was sent with; None while
+        # the socket waits for `resume` (after `resync`).
+        self.revision: int | None = None
+        self.cursor = ""
+        self._close = close
+
+    def put(self, message: str) -> bool:
+        """Queue a message; on overflow drop the queue, queue `resync` and stop: False."""
+        try:
+            self.queue.put_nowait(message)
+            return True
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait('{"type":"resync"}')
+            self.revision = None
+            return False
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._close(code, reason)
 
 
 class Hub:
-    """In-memory hub: subscribers get each committed transaction's events, in commit order."""
+    """The sockets of this process, by restaurant, and each restaurant's pump."""
 
-    def __init__(self, queue_size: int = 1000) -> None:
-        self._subscribers: dict[int, set[asyncio.Queue[list[ChangeEvent]]]] = defaultdict(set)
-        self._queue_size = queue_size
+    def __init__(
+        self,
+        db: Database,
+        cursors: Callable[[], Awaitable[Cursors]],
+        *,
+        poll_seconds: float = 1.0,
+        queue_size: int = 100,
+        max_sockets_per_user: int = 5,
+    ) -> None:
+        self.db = db
+        self._cursors = cursors
+        self.poll_seconds = poll_seconds
+        self.queue_size = queue_size
+        self.max_sockets_per_user = max_sockets_per_user
+        self.sockets: dict[int, set[Socket]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._pumps: dict[int, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.bridge: RedisBridge | None = None
 
-    def subscribe(self, restaurant_id: int) -> asyncio.Queue[list[ChangeEvent]]:
-        queue: asyncio.Queue[list[ChangeEvent]] = asyncio.Queue(self._queue_size)
-        self._subscribers[restaurant_id].add(queue)
-        return queue
+    # -- the process's side ----------------------------------------------------------------
 
-    def unsubscribe(self, restaurant_id: int, queue: asyncio.Queue[list[ChangeEvent]]) -> None:
-        subscribers = self._subscribers.get(restaurant_id)
-        if subscribers is not None:
-            subscribers.discard(queue)
-            if not subscribers:
-                del self._subscribers[restaurant_id]
+    def start(self, redis_url: str | None = None) -> None:
+        self._tasks.append(asyncio.create_task(self._poll(), name="realtime-poll"))
+        if redis_url:
+            self.bridge = RedisBridge(redis_url, self)
+            self._tasks.append(asyncio.create_task(self.bridge.run(), name="realtime-redis"))
 
-    async def publish(self, events: list[ChangeEvent]) -> None:
-        """Called once per committed unit of work, after the commit."""
-        by_restaurant: dict[int, list[ChangeEvent]] = defaultdict(list)
-        for event in events:
-            by_restaurant[event.restaurant_id].append(event)
-        for restaurant_id, batch in by_restaurant.items():
-            for queue in list(self._subscribers.get(restaurant_id, ())):
-                if queue.full():
-                    # A subscriber this far behind must resync; drop its backlog.
-                    self.unsubscribe(restaurant_id, queue)
+    async def close(self) -> None:
+        """Shut down: every socket is closed with 1001 (going away)."""
+        for task in [*self._tasks, *self._pumps.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._pumps.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for sockets in list(self.sockets.values()):
+            for socket in list(sockets):
+                with contextlib.suppress(Exception):
+                    await socket.close(1001, "server shutting down")
+        self.sockets.clear()
+
+    def notify(self, restaurant_id: int, revision: int) -> None:
+        """A transaction of the restaurant committed this revision (called after the commit;
+        returns at once, never raises)."""
+        try:
+            self.wake(restaurant_id)
+            if self.bridge is not None:
+                self.bridge.publish(restaurant_id, revision)
+        except Exception:  # a notice is a hint: the poll makes up for it
+            logger.exception("realtime notice failed")
+
+    def wake(self, restaurant_id: int) -> None:
+        event = self._wake.get(restaurant_id)
+        if event is not None:
+            event.set()
+
+    def wake_all(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            self.wake_all()
+
+    # -- sockets ---------------------------------------------------------------------------
+
+    def user_sockets(self, scope: RestaurantScope) -> int:
+        return sum(
+            s.scope.user_id == scope.user_id for s in self.sockets.get(scope.restaurant_id, ())
+        )
+
+    async def join(self, socket: Socket) -> str:
+        """Add the socket at the restaurant's current revision; the cursor for `hello`."""
+        rid = socket.scope.restaurant_id
+        cursors = await self._cursors()
+        async with self._reading(socket.scope) as read:
+            revision, _, timezone = (await read(_STATE))[0]
+        socket.revision = int(revision)
+        socket.cursor = cursors.issue(rid, Position(int(revision), local_day(timezone)))
+        self.sockets.setdefault(rid, set()).add(socket)
+        if rid not in self._pumps:
+            self._wake[rid] = asyncio.Event()
+            self._pumps[rid] = asyncio.create_task(self._pump(rid), name=f"realtime-pump-{rid}")
+        return socket.cursor
+
+    def leave(self, socket: Socket) -> None:
+        rid = socket.scope.restaurant_id
+        sockets = self.sockets.get(rid)
+        if sockets is None:
+            return
+        sockets.discard(socket)
+        if not sockets:
+            del self.sockets[rid]
+            self._wake.pop(rid, None)
+            pump = self._pumps.pop(rid, None)
+            if pump is not None:
+                pump.cancel()
+
+    async def resume(self, socket: Socket, cursor: Any) -> None:
+        """Everything since ``cursor`` as one `changes` message, or `resync` when that
+        cursor cannot be served; later changes continue from there."""
+        rid = socket.scope.restaurant_id
+        cursors = await self._cursors()
+        position = cursors.read(rid, cursor) if isinstance(cursor, str) else None
+        async with self._reading(socket.scope) as read:
+            revision, log_start, timezone = (await read(_STATE))[0]
+            day = local_day(timezone)
+            if (
+                position is None
+                or position.day != day
+                or not log_start <= position.revision <= revision
+                or revision - position.revision > MAX_CATCH_UP
+            ):
+                socket.put('{"type":"resync"}')
+                socket.revision = None
+                return
+            entries = await read(_LOG_AFTER, {"after": position.revision, "upto": revision})
+        merged = _merge(changes for _, changes in entries)
+        now = cursors.issue(rid, Position(int(revision), day))
+        socket.revision = int(revision)
+        socket.cursor = now
+        socket.put(_changes_message(now, cursor, merged))
+
+    # -- a restaurant's pump ---------------------------------------------------------------
+
+    async def _pump(self, rid: int) -> None:
+        event = self._wake[rid]
+        while True:
+            await event.wait()
+            event.clear()
+            try:
+                await self._send_new(rid)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away: the next wake tries again
+                logger.warning("realtime pump of restaurant %s failed", rid, exc_info=True)
+
+    async def _send_new(self, rid: int) -> None:
+        sockets = [s for s in self.sockets.get(rid, ()) if s.revision is not None]
+        if not sockets:
+            return
+        cursors = await self._cursors()
+        async with self._reading(sockets[0].scope) as read:
+            revision, log_start, timezone = (await read(_STATE))[0]
+            behind = [s for s in sockets if s.revision is not None and s.revision < revision]
+            if not behind:
+                return
+            oldest = min(s.revision for s in behind if s.revision is not None)
+            if revision - oldest > MAX_CATCH_UP or oldest < log_start:
+                entries = []
+            else:
+                entries = await read(_LOG_AFTER, {"after": oldest, "upto": revision})
+            users = await read(_USERS, {"ids": sorted({s.scope.user_id for s in sockets})})
+        await self._close_revoked(sockets, users)
+        day = local_day(timezone)
+        for socket in behind:
+            if socket.revision is None:
+                continue
+            if not entries or socket.revision < oldest:
+                socket.put('{"type":"resync"}')
+                socket.revision = None
+                continue
+            for entry_revision, changes in entries:
+                if entry_revision <= socket.revision:
                     continue
-                queue.put_nowait(batch)
+                if changes != NO_CHANGES:
+                    cursor = cursors.issue(rid, Position(int(entry_revision), day))
+                    if not socket.put(_changes_message(cursor, socket.cursor, changes)):
+                        break
+                    socket.cursor = cursor
+                socket.revision = int(entry_revision)
+            else:
+                socket.revision = int(revision)
+
+    async def _close_revoked(self, sockets: list[Socket], users: list[Any]) -> None:
+        """A socket whose user was deleted or changed role or password is closed 4401."""
+        current = {row[0]: (row[1], row[2]) for row in users}
+        for socket in sockets:
+            if current.get(socket.scope.user_id) != (socket.scope.role, socket.generation):
+                socket.revision = None
+                await socket.close(4401, "the access token is no longer valid")
+
+    def _reading(self, scope: RestaurantScope) -> Any:
+        return _Reader(self.db, scope)
+
+
+class _Reader:
+    """A read unit of work bound to a socket's scope (every read is that restaurant's)."""
+
+    def __init__(self, db: Database, scope: RestaurantScope) -> None:
+        self.uow = UnitOfWork(db, write=False)
+        self.uow.bind(scope)
+        self.scope = scope
+
+    async def __aenter__(self) -> Callable[..., Awaitable[list[Any]]]:
+        async def read(query: rows.RowQuery, params: dict[str, Any] | None = None) -> list[Any]:
+            return await rows.fetch(self.uow, self.scope, query, params)
+
+        return read
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.uow.close()
+
+
+def _changes_message(cursor: str, previous: str, changes: str) -> str:
+    """A `changes` message around a change log entry's JSON (or several merged)."""
+    return f'{{"type":"changes","cursor":"{cursor}","previousCursor":"{previous}",' + changes[1:]
+
+
+def _merge(entries: Any) -> str:
+    """Change log entries, oldest first, as one: each row's last state, or its deletion."""
+    rows_by: dict[str, dict[int, Any]] = {entity: {} for entity in ENTITIES}
+    deleted: dict[str, set[int]] = {entity: set() for entity in ENTITIES}
+    for changes in entries:
+        entry = json.loads(changes)
+        for entity in ENTITIES:
+            for row in entry[entity]:
+                rows_by[entity][row["id"]] = row
+                deleted[entity].discard(row["id"])
+            for row_id in entry["deleted"][entity]:
+                rows_by[entity].pop(row_id, None)
+                deleted[entity].add(row_id)
+    merged = {entity: list(rows_by[entity].values()) for entity in ENTITIES}
+    merged["deleted"] = {entity: sorted(deleted[entity]) for entity in ENTITIES}  # type: ignore[assignment]
+    return json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
+
+
+class RedisBridge:
+    """Revisions shared between processes over Redis pub/sub: a notice is published after
+    each commit and every process wakes the pump of that restaurant. Redis away: notices are
+    dropped (the poll makes up for them) and the subscriber reconnects; on reconnecting it
+    wakes every pump, which reads whatever was committed meanwhile."""
+
+    CHANNEL = "qtable:revisions"
+
+    def __init__(self, url: str, hub: Hub) -> None:
+        self.url = url
+        self.hub = hub
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(10_000)
+        self.connected = asyncio.Event()
+
+    def publish(self, restaurant_id: int, revision: int) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(f"{restaurant_id}:{revision}")
+
+    async def run(self) -> None:
+        await asyncio.gather(self._subscribe(), self._publish())
+
+    async def _client(self) -> Any:
+        from redis import asyncio as redis
+
+        return redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
+
+    async def _publish(self) -> None:
+        client = await self._client()
+        while True:
+            notice = await self._outbox.get()
+            try:
+                await asyncio.wait_for(client.publish(self.CHANNEL, notice), 2)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # dropped: the poll, or the next notice, makes up for it
+                logger.warning("realtime: publishing to Redis failed")
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+                client = await self._client()
+
+    async def _subscribe(self) -> None:
+        backoff = 0.2
+        while True:
+            client = await self._client()
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.CHANNEL)
+                    self.connected.set()
+                    backoff = 0.2
+                    self.hub.wake_all()  # whatever was committed while away
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        rid, _, _ = bytes(message["data"]).decode().partition(":")
+                        if rid.isdigit():
+                            self.hub.wake(int(rid))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.connected.clear()
+                logger.warning("realtime: Redis subscription lost; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()

@@ -1,25 +1,42 @@
-"""Change events are exactly the committed changes, savepoints included: rolling one back
-takes back only what was flushed inside it."""
+"""The change log entry of a transaction holds exactly its committed changes, savepoints
+included: rolling one back takes back only what was flushed inside it. The feed is told of the
+revision after the commit, and of nothing for a rolled-back transaction."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.db.session import ChangeEvent, UnitOfWork
+from app.db.session import UnitOfWork
 from app.db.tenancy import _make_scope, bind_scope
-from app.models import Guest
+from app.models import ChangeLog, Guest
 from tests.fixtures.auth import Actor
 
 
 class Collector:
-    def __init__(self) -> None:
-        self.published: list[list[ChangeEvent]] = []
+    """Stands for the real-time hub: told (restaurant, revision) after each commit."""
 
-    async def __call__(self, events: list[ChangeEvent]) -> None:
-        self.published.append(events)
+    def __init__(self) -> None:
+        self.published: list[tuple[int, int]] = []
+
+    def __call__(self, restaurant_id: int, revision: int) -> None:
+        self.published.append((restaurant_id, revision))
+
+    async def entries(self, app: FastAPI) -> list[dict[str, str]]:
+        """Each published revision's change log entry: guest name -> status."""
+        found = []
+        async with app.state.db.engine.connect() as conn:
+            for restaurant_id, revision in self.published:
+                changes = await conn.scalar(
+                    select(ChangeLog.changes).where(
+                        ChangeLog.restaurant_id == restaurant_id, ChangeLog.revision == revision
+                    )
+                )
+                found.append({g["name"]: g["status"] for g in json.loads(changes)["guests"]})
+        return found
 
 
 def _unit_of_work(app: FastAPI, owner: Actor, collector: Collector) -> UnitOfWork:
@@ -36,10 +53,6 @@ def _guest(owner: Actor, name: str) -> Guest:
         status="waiting",
         arrived_at=datetime.now(UTC),
     )
-
-
-def _names(batch: list[ChangeEvent]) -> dict[str, str | None]:
-    return {str(e.row["name"]) if e.row else str(e.id): e.row and e.row["status"] for e in batch}
 
 
 async def test_a_rolled_back_savepoint_keeps_the_other_rows_events(
@@ -66,7 +79,7 @@ async def test_a_rolled_back_savepoint_keeps_the_other_rows_events(
 
     assert len(collector.published) == 1
     # "Before" as it was committed (waiting: its change inside the savepoint was undone).
-    assert _names(collector.published[0]) == {"Before": "waiting", "After": "waiting"}
+    assert await collector.entries(app) == [{"Before": "waiting", "After": "waiting"}]
     async with app.state.db.engine.connect() as conn:
         stored = (
             await conn.execute(select(Guest.__table__.c.name, Guest.__table__.c.status))
@@ -95,8 +108,15 @@ async def _released_savepoint_then_commit_or_rollback(
 
 
 async def test_a_released_savepoint_keeps_its_events(app: FastAPI, owner: Actor) -> None:
+    async def logged() -> list[int]:
+        async with app.state.db.engine.connect() as conn:
+            return list((await conn.scalars(select(ChangeLog.revision))).all())
+
+    before = await logged()
     collector = await _released_savepoint_then_commit_or_rollback(app, owner, commit=True)
-    assert _names(collector.published[0]) == {"Inside": "waiting", "After": "waiting"}
+    assert await collector.entries(app) == [{"Inside": "waiting", "After": "waiting"}]
+    # One revision for the transaction: none taken when the savepoint was released.
+    assert await logged() == [*before, collector.published[0][1]]
 
 
 async def test_nested_savepoints_roll_back_one_level_at_a_time(app: FastAPI, owner: Actor) -> None:
@@ -114,7 +134,7 @@ async def test_nested_savepoints_roll_back_one_level_at_a_time(app: FastAPI, own
         await uow.commit()
     finally:
         await uow.close()
-    assert _names(collector.published[0]) == {"Outer": "waiting"}
+    assert await collector.entries(app) == [{"Outer": "waiting"}]
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(app: FastAPI, owner: Actor) -> None:
