@@ -365,15 +365,18 @@ class RedisBridge:
         client = await self._client()
         while True:
             notice = await self._outbox.get()
-            try:
-                await asyncio.wait_for(client.publish(self.CHANNEL, notice), 2)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # dropped: the poll, or the next notice, makes up for it
-                logger.warning("realtime: publishing to Redis failed")
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-                client = await self._client()
+            for attempt in (1, 2):  # a connection broken by a Redis restart: once more
+                try:
+                    await asyncio.wait_for(client.publish(self.CHANNEL, notice), 2)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+                    client = await self._client()
+                    if attempt == 2:  # dropped: the poll, or the next notice, makes up for it
+                        logger.warning("realtime: publishing to Redis failed")
 
     async def _subscribe(self) -> None:
         backoff = 0.2

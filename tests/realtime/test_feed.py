@@ -325,3 +325,24 @@ async def test_demoted_user_row_is_checked_at_the_next_revision(
                 code = getattr(getattr(exc, "rcvd", None), "code", None)
                 break
         assert code == 4401
+
+
+async def test_an_unreachable_redis_fails_no_write(database_url: str) -> None:
+    """With QTABLE_REDIS_URL pointing at nothing, writes answer as before (the notice is
+    queued for a publisher task, never awaited by the request) and the sockets of this process
+    still get every change."""
+    from httpx import ASGITransport
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+    from tests.fixtures.auth import register
+
+    app = create_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0"))
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://test") as http:
+            owner = await register(http)
+            async with serve(app) as base, feed(base, token_of(owner)) as mine:
+                for n in range(3):
+                    guest = await create_guest(http, owner, f"G{n}")
+                    assert (await mine.next())["guests"][0]["id"] == guest["id"]
