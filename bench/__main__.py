@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=POSTGRES_URL,
         help="a database on the server where qtable_bench and qtable_bench_solo are created",
     )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="the Redis the rush hour's two QTable processes share (skipped when it is away)",
+    )
     parser.add_argument("--duration", type=float, help="measured seconds per scenario (10)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per scenario (2)")
     parser.add_argument("--connections", type=int, help="connections per scenario (16)")
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             json_path=args.json or data_dir / f"results-{args.db}.json",
             smoke=args.smoke,
             only=only,
+            redis_url=args.redis_url,
         )
 
     if args.smoke:

@@ -113,6 +113,8 @@ def compare(scenario: Scenario, result: Result, results: dict[str, Result]) -> N
                 f"{name}: {group['req_s']:.1f} req/s on {result.connections[name]} connections"
                 f" (p50 {_ms(group['p50_ms'])} ms, p99 {_ms(group['p99_ms'])} ms)"
             )
+    if target is not None and result.errors:
+        result.met = False  # every target is met without errors
     if result.client_cpu_percent is not None and result.client_cpu_percent > 80:
         result.notes.append(
             f"the load generator used {result.client_cpu_percent:.0f}% of its core: "

@@ -3,10 +3,12 @@ drive each scenario with the load generator, compare, report."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from bench import client, report, seed, sequence, servers
+from bench import client, report, rush, seed, sequence, servers
 from bench.ceiling import BODIES_ENV
 from bench.report import Result
 from bench.scenarios import (
@@ -60,6 +63,7 @@ class Config:
     json_path: Path
     smoke: bool
     only: tuple[str, ...] = ()
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the rush hour's; skipped when it is away
 
 
 @dataclass
@@ -286,7 +290,79 @@ class Bench:
         )
         return result
 
+    def measure_rush(self, scenario: Scenario) -> Result:
+        """The rush hour (bench.rush): two more QTable processes on the same database,
+        sharing Redis and one JWT secret."""
+        parsed = urlsplit(self.config.redis_url)
+        try:
+            socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1).close()
+        except OSError:
+            return Result.skip(scenario, f"Redis does not answer at {self.config.redis_url}")
+        env = {
+            **_qtable_env(self.dbs.full.url, self.config.smoke),
+            "QTABLE_REDIS_URL": self.config.redis_url,
+            "QTABLE_LOG_LEVEL": "WARNING",
+        }
+        ports = (servers.free_port(), servers.free_port())
+        for name, port in zip(("rush-a", "rush-b"), ports, strict=True):
+            command = servers.uvicorn_command("app.main:create_app", port)
+            self._start(name, command, env, port)
+            servers.wait_ready(self.servers[name])
+        shape = self.config.shape
+        logins = [
+            (seed.owner_email(i), seed.PASSWORD if i == 0 else f"bench-password-{i}")
+            for i in range(min(10, shape.restaurants))
+        ]
+        smoke = self.config.smoke
+        duration = 3.0 if smoke else 30.0
+        self.log(f"  {scenario.name} ({duration:.0f} s, two processes, Redis)")
+        try:
+            outcome = asyncio.run(
+                rush.run(
+                    ports,
+                    logins,
+                    duration=duration,
+                    devices=4 if smoke else 20,
+                    listeners=6 if smoke else 50,
+                )
+            )
+        finally:
+            for name in ("rush-a", "rush-b"):
+                servers.stop(self.servers[name])
+        endpoints = outcome["endpoints"]
+        result = Result(
+            scenario=scenario.name,
+            server="qtable x2 + redis",
+            description=scenario.description,
+            connections={"devices": 4 if smoke else 20, "listeners": 6 if smoke else 50},
+            groups={name: {**values, "errors": 0} for name, values in endpoints.items()},
+            requests=sum(e["requests"] for e in endpoints.values()),
+            req_s=sum(e["requests"] for e in endpoints.values()) / duration,
+            p50_ms=max((e["p50_ms"] or 0.0) for e in endpoints.values()),
+            p99_ms=max((e["p99_ms"] or 0.0) for e in endpoints.values()),
+            errors=len(outcome["errors"]) + len(outcome["problems"]),
+            error_samples=(outcome["errors"] + outcome["problems"])[:3],
+            target=scenario.target.label if scenario.target else None,
+        )
+        result.notes.append(
+            "per endpoint (p50 / p99 ms): "
+            + ", ".join(
+                f"{name} {e['p50_ms']:.1f} / {e['p99_ms']:.1f} ({e['requests']})"
+                for name, e in endpoints.items()
+            )
+        )
+        result.notes.append(
+            f"{outcome['writes']} changes written, {outcome['deliveries']} deliveries; "
+            f"send-to-delivery p50 {outcome['delivery_p50_ms']:.1f} ms, "
+            f"p99 {outcome['delivery_p99_ms']:.1f} ms; "
+            f"{len(outcome['problems'])} delivery problems (missing, twice, out of chain, "
+            "another restaurant's)"
+        )
+        return result
+
     def measure(self, scenario: Scenario) -> Result:
+        if scenario.sequence == "rush":
+            return self.measure_rush(scenario)
         if scenario.sequence:
             return self.measure_sequence(scenario)
         server = self.servers[scenario.server]

@@ -93,7 +93,9 @@ class Scenario:
     primary: str | None = None  # the group the row reports (default: the first)
     backends: tuple[str, ...] = ("sqlite", "postgres")
     description: str = field(default="", compare=False)
-    sequence: bool = False  # run by bench.sequence in the bench process, not by bench.load
+    # Run by the bench process itself, not by bench.load: "batch" (bench.sequence) or "rush"
+    # (bench.rush).
+    sequence: str | None = None
 
     @property
     def slug(self) -> str:
@@ -277,9 +279,18 @@ BATCH = Scenario(
     QTABLE,
     (),
     target=Target("speedup", 15.0, "≥ 15x singles"),
-    sequence=True,
+    sequence="batch",
     description="150 guest changes (complete, seat, move, status) as one batch; ratio = the "
     "same changes as single requests over one keep-alive connection, end to end, over this",
+)
+RUSH = Scenario(
+    "rush hour",
+    QTABLE,
+    (),
+    target=Target("p99", 100.0, "p99 ≤ 100 ms, every change once"),
+    sequence="rush",
+    description="30 s: 20 HTTP devices across 10 restaurants (80% dashboard deltas, 20% "
+    "writes and batches) on two QTable processes sharing Redis, 50 WebSocket listeners",
 )
 PATCH_GUEST = Scenario(
     "patch guest",
@@ -341,6 +352,7 @@ SCENARIOS: list[Scenario] = [
     _write_ceiling(PATCH_GUEST),
     PATCH_GUEST,
     BATCH,
+    RUSH,
 ]
 
 

@@ -90,10 +90,17 @@ def test_a_smoke_run_measures_every_scenario_without_errors(tmp_path: Path) -> N
     assert list(results) == [s.name for s in SCENARIOS]
     for scenario in SCENARIOS:
         result = results[scenario.name]
+        if scenario.sequence == "rush" and result["skipped"]:
+            # Its two processes share a Redis; without one (a laptop) it says so and is skipped.
+            assert "Redis does not answer" in result["skipped"]
+            continue
         assert result["skipped"] is None, scenario.name
-        if scenario.sequence:
+        if scenario.sequence == "batch":
             assert set(result["groups"]) == {"batch", "singles"}
             assert result["ratio"] is not None, scenario.name
+        elif scenario.sequence == "rush":
+            assert set(result["groups"]) == {"dashboard", "patch", "batch"}, result
+            assert result["requests"] > 0
         else:
             assert set(result["groups"]) == {g.name for g in scenario.groups}
         for name, group in result["groups"].items():
