@@ -23,7 +23,7 @@ from app.db.engine import create_engine
 from app.db.session import Database
 from app.idempotency.route import Replayed, replayed_handler
 from app.observability.middleware import RequestMiddleware
-from app.realtime.hub import Hub
+from app.realtime.hub import Hub, close_sockets_on_exit_signals
 from app.sync.log import CursorSource, purge_forever
 
 DESCRIPTION = """\
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_sockets_per_user=settings.realtime_max_sockets_per_user,
         )
         hub.start(settings.redis_url)
+        restore_signals = close_sockets_on_exit_signals(hub)
         app.state.db = db
         app.state.hub = hub
         app.state.publish = hub.notify
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            restore_signals()
             await hub.close()  # every socket closed with 1001
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):

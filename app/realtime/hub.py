@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -404,3 +406,34 @@ class RedisBridge:
             finally:
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+
+def close_sockets_on_exit_signals(hub: Hub) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT close every socket with 1001 (going away) first, then do what
+    the process's handler did (uvicorn's: stop, closing the connections still open with 1012,
+    service restart). uvicorn notices its exit flag within 0.1 s; the close frames are on their
+    way by then. Returns what undoes it. Signals are the main thread's only: elsewhere, and
+    where no Python handler is installed, nothing is wrapped."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    wrapped: dict[int, tuple[Any, Any]] = {}
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(hub.close()))
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+        wrapped[sig] = (previous, handler)
+
+    def undo() -> None:
+        for sig, (previous, handler) in wrapped.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous)
+
+    return undo

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -163,3 +164,35 @@ async def _wait_subscribed(socket: Feed) -> None:
     """Both processes subscribe to Redis when they start; give B a moment to be ready."""
     await socket.send({"type": "ping"})
     assert (await socket.next())["type"] == "pong"
+
+
+async def test_a_server_told_to_stop_closes_its_sockets_with_1001(
+    tmp_path: Path, sqlite_template: SQLiteTemplate
+) -> None:
+    """SIGTERM, as a deployment stops a process: the sockets get 1001 (going away), not the
+    1012 uvicorn itself would send."""
+    port = servers.free_port()
+    env = {
+        "QTABLE_DATABASE_URL": sqlite_template.fresh(tmp_path),
+        "QTABLE_ENV": "test",
+        "QTABLE_JWT_SECRET": "s" * 48,
+        "QTABLE_ARGON2_TIME_COST": "1",
+        "QTABLE_ARGON2_MEMORY_KIB": "64",
+        "QTABLE_LOG_LEVEL": "WARNING",
+    }
+    server = servers.start(
+        "one", servers.uvicorn_command("app.main:create_app", port), env, tmp_path / "one.log", port
+    )
+    try:
+        servers.wait_ready(server)
+        async with _http(server) as http:
+            owner = await register(http, name="Closing Time")
+        token = owner.headers["Authorization"].split(" ", 1)[1]
+        async with feed(f"ws://127.0.0.1:{port}", token) as socket_:
+            server.process.send_signal(signal.SIGTERM)
+            assert await socket_.closed_with(10.0) == 1001
+        # uvicorn shuts down gracefully, then ends by the signal it caught (its own rule).
+        assert server.process.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in server.log.read_text()
+    finally:
+        servers.stop(server)
