@@ -194,11 +194,12 @@ async def test_the_token_may_come_in_the_authorization_header(app: FastAPI, owne
         assert await mine.next() == {"type": "pong"}
 
 
-async def test_a_socket_whose_user_is_deleted_demoted_or_expires_is_closed_4401(
+async def test_a_socket_whose_user_is_deleted_demoted_repassworded_or_expired_closes_4401(
     app: FastAPI, client: AsyncClient, owner: Actor
 ) -> None:
     host = await add_staff(client, owner, "host")
     manager = await add_staff(client, owner, "manager")
+    server = await add_staff(client, owner, "server")
     settings = app.state.settings
     soon = encode_access_token(
         user_id=owner.user_id,
@@ -213,6 +214,7 @@ async def test_a_socket_whose_user_is_deleted_demoted_or_expires_is_closed_4401(
         serve(app) as base,
         feed(base, token_of(host)) as hosts,
         feed(base, token_of(manager)) as managers,
+        feed(base, token_of(server)) as servers_,
         feed(base, soon) as expiring,
     ):
         response = await client.delete(f"/api/v1/users/{host.user_id}", headers=owner.headers)
@@ -221,7 +223,13 @@ async def test_a_socket_whose_user_is_deleted_demoted_or_expires_is_closed_4401(
             f"/api/v1/users/{manager.user_id}", headers=owner.headers, json={"role": "server"}
         )
         assert response.status_code == 200, response.text
-        for socket in (hosts, managers):
+        response = await client.patch(
+            f"/api/v1/users/{server.user_id}",
+            headers=owner.headers,
+            json={"password": "another-long-password-1"},
+        )
+        assert response.status_code == 200, response.text
+        for socket in (hosts, managers, servers_):
             code = None
             for _ in range(5):
                 try:
