@@ -17,6 +17,7 @@ from app.core.security import encode_access_token
 from app.db.tenancy import _make_scope
 from app.models import User
 from app.realtime.hub import Socket
+from app.sync.cursor import Cursors
 from tests.fixtures.auth import Actor, add_staff
 from tests.fixtures.floor import create_guest, create_table, guest_url, seat
 from tests.fixtures.realtime import feed, serve
@@ -164,10 +165,14 @@ async def test_resume_after_a_disconnect_delivers_exactly_the_missed_changes(
             await create_guest(client, owner, "Later")
             later = await after.next()
             assert later["previousCursor"] == caught_up["cursor"]
-        # Another restaurant's cursor, or none that decodes: resync.
+        # Another restaurant's cursor, another database's, or none that decodes: resync.
         theirs = (await snapshot(client, rival))["cursor"]
+        position = (await app.state.cursors.get()).read(owner.restaurant_id, kept)
+        replaced = Cursors(app.state.settings.jwt_secret, "another-epoch").issue(
+            owner.restaurant_id, position
+        )
         async with feed(base, token_of(owner)) as other:
-            for cursor in (theirs, "junk", 7, None):
+            for cursor in (theirs, replaced, "junk", 7, None):
                 await other.send({"type": "resume", "cursor": cursor})
                 assert await other.next() == {"type": "resync"}
 
