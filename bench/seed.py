@@ -37,14 +37,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic.config import Config
-from passlib.context import CryptContext
 from sqlalchemy import case, insert, literal, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
 from app.core.config import Settings
-from app.core.security import hash_password
+from app.core.security import hash_password, hash_password_cheaply
 from app.db.base import TenantMixin
 from app.db.engine import create_engine
 from app.db.repository import columns_of
@@ -188,7 +187,6 @@ async def _create_owners(db: Database, shape: Shape) -> list[Owner]:
     password is hashed with the configured argon2 cost (the bench logs in with it); the
     others never log in, so theirs are hashed at argon2's lowest cost, one hash each."""
     measured_hash = await hash_password(PASSWORD)
-    cheap = CryptContext(schemes=["argon2"], argon2__time_cost=1, argon2__memory_cost=64)
     uow = UnitOfWork(db, write=True)
     try:
         session = uow.session
@@ -206,7 +204,9 @@ async def _create_owners(db: Database, shape: Shape) -> list[Owner]:
             User(
                 restaurant_id=restaurant.id,
                 email=owner_email(i),
-                password_hash=measured_hash if i == 0 else cheap.hash(f"bench-password-{i}"),
+                password_hash=(
+                    measured_hash if i == 0 else hash_password_cheaply(f"bench-password-{i}")
+                ),
                 full_name=f"Owner {i:03d}",
                 role="owner",
             )
