@@ -64,11 +64,12 @@ class Settings(BaseSettings):
     # Real time (/api/v1/ws): how often each process looks for revisions it was not told of
     # (the safety net under Redis, and the only way between processes without it), how many
     # messages a socket may have waiting before it is sent `resync`, sockets per user, and
-    # the largest message a client may send.
+    # the largest message a client may send, and how many a second (twice that in a burst).
     realtime_poll_seconds: float = Field(default=1.0, gt=0)
     realtime_queue_size: int = Field(default=100, ge=1)
     realtime_max_sockets_per_user: int = Field(default=5, ge=1)
     realtime_max_message_bytes: int = Field(default=4096, ge=64)
+    realtime_max_messages_per_second: float = Field(default=10.0, gt=0)
 
     # Auth rate limits: attempts per window, per email and per client address.
     auth_rate_window_seconds: int = Field(default=300, ge=1)

@@ -5,7 +5,8 @@ missing one: the upgrade is accepted and the socket closed at once with 4401, be
 is sent. So is a socket whose token expires, or whose user is deleted or changes role or
 password (found at the restaurant's next revision, or its next poll). More sockets than
 ``realtime_max_sockets_per_user`` for one user: closed with 1008. A client message larger than
-``realtime_max_message_bytes``: closed with 1009. Messages of a type other than `ping` and
+``realtime_max_message_bytes``: closed with 1009; more than ``realtime_max_messages_per_second``
+(bursts of twice that): closed with 1008. Messages of a type other than `ping` and
 `resume` are ignored (later versions of the app may send more).
 """
 
@@ -105,6 +106,8 @@ async def _send(websocket: WebSocket, socket: Socket, closed: asyncio.Event) -> 
 
 async def _receive(websocket: WebSocket, socket: Socket, hub: Hub, settings: Any) -> None:
     limit = settings.realtime_max_message_bytes
+    rate = settings.realtime_max_messages_per_second
+    allowance, last = 2 * rate, time.monotonic()  # a token bucket: bursts of twice the rate
     while True:
         try:
             message = await websocket.receive()
@@ -117,6 +120,12 @@ async def _receive(websocket: WebSocket, socket: Socket, hub: Hub, settings: Any
         size = len(text.encode()) if text is not None else len(data or b"")
         if size > limit:
             await socket.close(1009, f"messages are limited to {limit} bytes")
+            return
+        now = time.monotonic()
+        allowance = min(2 * rate, allowance + (now - last) * rate) - 1
+        last = now
+        if allowance < 0:
+            await socket.close(1008, f"at most {rate:g} messages a second")
             return
         if text is None:
             continue

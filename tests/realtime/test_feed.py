@@ -338,3 +338,11 @@ async def test_an_unreachable_redis_fails_no_write(database_url: str) -> None:
                 for n in range(3):
                     guest = await create_guest(http, owner, f"G{n}")
                     assert (await mine.next())["guests"][0]["id"] == guest["id"]
+
+
+async def test_a_client_sending_too_fast_is_closed_1008(app: FastAPI, owner: Actor) -> None:
+    rate = app.state.settings.realtime_max_messages_per_second
+    async with serve(app) as base, feed(base, token_of(owner)) as mine:
+        for _ in range(int(4 * rate)):
+            await mine.send({"type": "ping"})
+        assert await mine.close_code() == 1008
