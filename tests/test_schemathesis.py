@@ -10,6 +10,8 @@ documented content type.
 from __future__ import annotations
 
 import copy
+import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,8 +130,12 @@ def fuzz_app(tmp_path: Path, sqlite_template: SQLiteTemplate) -> Iterator[FastAP
 
 @pytest.fixture
 def owner_headers(fuzz_app: FastAPI) -> dict[str, str]:
+    return seed_restaurant(fuzz_app)
+
+
+def seed_restaurant(app: FastAPI) -> dict[str, str]:
     """Register a restaurant and give it rows, so that small ids (1..5) exist."""
-    with asgi.get_client(fuzz_app) as client:
+    with asgi.get_client(app) as client:
 
         def post(path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
             response = client.post(f"{API}{path}", json=body, headers=headers)
@@ -222,9 +228,12 @@ def flatmap_path_parameters(
     return st.one_of(st.just(path_parameters), st.fixed_dictionaries(known))
 
 
+FUZZ_EXAMPLES = int(os.environ.get("QTABLE_FUZZ_EXAMPLES", "20"))
+
+
 @schema.parametrize()
 @settings(
-    max_examples=20,
+    max_examples=FUZZ_EXAMPLES,
     deadline=None,
     derandomize=True,
     database=None,
@@ -236,3 +245,73 @@ def test_every_operation_honours_its_contract(
 ) -> None:
     response = case.call(app=fuzz_app, headers=owner_headers)
     case.validate_response(response, checks=CHECKS, headers=owner_headers)
+
+
+STATEFUL_STEPS = int(os.environ.get("QTABLE_STATEFUL_STEPS", "6"))
+STATEFUL_EXAMPLES = int(os.environ.get("QTABLE_STATEFUL_EXAMPLES", "25"))
+
+
+def test_linked_sequences_honour_the_contract(
+    tmp_path: Path, sqlite_template: SQLiteTemplate
+) -> None:
+    """Stateful: sequences of calls following the links schemathesis infers from the document
+    (a created guest's id into its GET, PATCH, seat, complete, DELETE; a table's into its
+    own; ...), so that the writes reach rows the sequence made rather than 404s. The same
+    checks on every answer. QTABLE_STATEFUL_EXAMPLES and QTABLE_STATEFUL_STEPS make it longer
+    (README, Tests)."""
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": 20261128,
+            "generation": {"mode": "all", "deterministic": True},
+            "phases": {"stateful": {"enabled": True}},
+        }
+    )
+    stateful = schemathesis.openapi.from_dict(copy.deepcopy(DOCUMENT), config=config)
+    machine = stateful.as_state_machine()
+    assert stateful.statistic.transitions.total > 100  # the links it found (187 today)
+    calls: list[str] = []
+
+    class Workflow(machine):  # type: ignore[misc, valid-type]
+        """Each sequence on a restaurant of its own, fresh: what a sequence meets depends on
+        nothing but the sequence (Hypothesis checks that it does)."""
+
+        def setup(self) -> None:
+            self.app = create_app(
+                make_settings(
+                    sqlite_template.fresh(tmp_path),
+                    auth_max_attempts_per_client=NO_RATE_LIMIT,
+                    auth_max_failures_per_email=NO_RATE_LIMIT,
+                )
+            )
+            self.headers = seed_restaurant(self.app)
+
+        def teardown(self) -> None:
+            asgi.shutdown_lifespans()
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"app": self.app, "headers": self.headers}
+
+        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+            calls.append(f"{case.method} {case.path} {response.status_code}")
+
+        def validate_response(
+            self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=CHECKS, headers=self.headers)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The links made the writes reach rows: some of them succeeded on an id from a response.
+    reached = [c for c in calls if re.search(r"\{\w+\}", c) and c.endswith((" 200", " 204"))]
+    print(
+        f"stateful: {len(calls)} calls, {len(reached)} writes or reads of a linked row answered 2xx"
+    )
+    assert reached, calls[:50]
