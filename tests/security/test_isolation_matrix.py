@@ -278,6 +278,16 @@ async def test_restaurant_b_cannot_reach_a_row_of_a_through_any_route(
     answers.append(since)
     for list_path in ("guests", "tables", "reservations", "users", "restaurant", "auth/me"):
         answers.append(await client.get(f"{API}/{list_path}", headers=rival.headers))
+    # A's list cursors as B's: a sort key, which pages B's own rows (or is refused).
+    for list_path in ("guests", "tables", "reservations", "users"):
+        page = await client.get(f"{API}/{list_path}", params={"limit": 1}, headers=owner.headers)
+        a_list_cursor = page.json()["nextCursor"]
+        if a_list_cursor is not None:
+            answer = await client.get(
+                f"{API}/{list_path}", params={"cursor": a_list_cursor}, headers=rival.headers
+            )
+            assert answer.status_code in (200, 422), answer.text
+            answers.append(answer)
 
     for answer in answers:
         assert MARKER not in answer.text, (answer.request.url, answer.text[:300])
