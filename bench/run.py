@@ -255,7 +255,7 @@ class Bench:
             for i in range(self.config.connections)
         }
         avoid_tables = {t for m in movers for t in m[1:]}
-        trials = 1 if self.config.smoke else 3
+        trials = 1 if self.config.smoke else 5
         self.log(f"  {scenario.name} ({trials} trials each way, one connection)")
         timings = sequence.run(
             self.servers[QTABLE].port,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, event, inspect, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,7 +62,7 @@ def deferring(uow: UnitOfWork) -> bool:
 
 def _changed(obj: Any) -> dict[str, Any]:
     """The columns whose value differs from the one read, with their values now."""
-    state = inspect(obj)
+    state = repository.state_of(obj)
     return {
         key: state.dict[key]
         for key, read in state.committed_state.items()
@@ -174,7 +174,7 @@ def _order(model: type[Any], changed: list[tuple[Any, frozenset[str]]]) -> tuple
     holder: dict[Any, Any] = {}
     for obj, keys in changed:
         if column in keys:
-            read = inspect(obj).committed_state[column]
+            read = repository.state_of(obj).committed_state[column]
             if read is not None:
                 holder[read] = obj
     releases: list[Any] = []

@@ -29,25 +29,49 @@ class Position:
     day: int  # the restaurant's local date when the cursor was issued, as an ordinal
 
 
+# Cursors issued and read lately, kept: every iPad asks for the dashboard again and again
+# with the same cursor, and each is an HMAC (a pure function of its inputs).
+_REMEMBERED = 4096
+
+
 class Cursors:
     """Issues and reads the cursors of one database (one epoch) under one secret."""
 
     def __init__(self, secret: str, epoch: str) -> None:
         self._key = hashlib.sha256(f"qtable-cursor\0{secret}\0{epoch}".encode()).digest()
+        self._issued: dict[tuple[int, Position], str] = {}
+        self._read: dict[tuple[int, str], Position | None] = {}
 
     def _tag(self, restaurant_id: int, payload: bytes) -> bytes:
         message = restaurant_id.to_bytes(8, "big", signed=True) + payload
         return hmac.new(self._key, message, hashlib.sha256).digest()[:_TAG_BYTES]
 
     def issue(self, restaurant_id: int, position: Position) -> str:
-        payload = _LAYOUT.pack(position.revision, position.day)
-        raw = payload + self._tag(restaurant_id, payload)
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        key = (restaurant_id, position)
+        cursor = self._issued.get(key)
+        if cursor is None:
+            payload = _LAYOUT.pack(position.revision, position.day)
+            raw = payload + self._tag(restaurant_id, payload)
+            cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            if len(self._issued) >= _REMEMBERED:
+                self._issued.clear()
+            self._issued[key] = cursor
+        return cursor
 
     def read(self, restaurant_id: int, cursor: str) -> Position | None:
         """The position a cursor of this restaurant and database names, or None."""
-        if _SHAPE.fullmatch(cursor) is None:
+        if _SHAPE.fullmatch(cursor) is None:  # not kept: any text may come here
             return None
+        key = (restaurant_id, cursor)
+        if key in self._read:
+            return self._read[key]
+        position = self._decode(restaurant_id, cursor)
+        if len(self._read) >= _REMEMBERED:
+            self._read.clear()
+        self._read[key] = position
+        return position
+
+    def _decode(self, restaurant_id: int, cursor: str) -> Position | None:
         try:
             raw = base64.urlsafe_b64decode(cursor.encode())
         except (binascii.Error, ValueError):  # pragma: no cover: the shape decodes

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import SessionsNotEnded
-from app.db.repository import flush, held, load, lock_all, row_body
+from app.db.repository import flush, held, load, lock_all, row_body, state_of
 from app.db.tenancy import UnscopedQueryError
 from app.guests import schemas as guest_schemas
 from app.models import DiningTable, Guest, User
@@ -205,3 +205,4 @@ async def test_held_finds_what_the_identity_map_holds(
         assert held(session, Guest, guest["id"]) is row
         assert session.identity_map.get(session.identity_key(Guest, guest["id"])) is row
         assert held(session, Guest, guest["id"] + 1000) is None
+        assert state_of(row) is inspect(row)
