@@ -27,16 +27,9 @@ class Token:
         return time.monotonic() + seconds < self.expires
 
 
-def send(
-    port: int,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    token: str | None = None,
-    timeout: float = 30.0,
-) -> tuple[int, bytes]:
-    status, answer, _ = exchange(port, method, path, body=body, token=token, timeout=timeout)
+def send(port: int, method: str, path: str, **options: Any) -> tuple[int, bytes]:
+    """The status and body of one request (``exchange``'s options)."""
+    status, answer, _ = exchange(port, method, path, **options)
     return status, answer
 
 
