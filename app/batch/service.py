@@ -9,14 +9,11 @@ item locks after that cannot form a cycle with another writer's.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import bindparam, select
 
 from app.batch import schemas
 from app.core.errors import AppError, PreconditionFailed, ValidationFailed, VersionConflict
@@ -26,11 +23,12 @@ from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests import schemas as guest_schemas
 from app.guests import service as guests
-from app.models import DiningTable, Guest, Reservation, Restaurant
+from app.models import DiningTable, Guest, Reservation
 from app.reservations import schemas as reservation_schemas
 from app.reservations import service as reservations
 from app.sync.changes import ENTITIES, encode_changes
 from app.sync.cursor import Cursors, Position
+from app.sync.log import STATE
 from app.tables import schemas as table_schemas
 from app.tables import service as tables
 
@@ -74,12 +72,6 @@ _ENTITIES = {
         reservation_schemas.ReservationUpdate,
     ),
 }
-
-_STATE = rows.RowQuery(
-    select(Restaurant.revision, Restaurant.timezone).where(
-        Restaurant.id == bindparam(rows.SCOPE_PARAM)
-    )
-)
 
 
 async def _apply(uow: UnitOfWork, scope: RestaurantScope, entity: str, item: Any) -> int:
@@ -191,13 +183,12 @@ async def apply(
     await coalesce.write(uow)
     took = await uow.session.run_sync(revision.take)
     del kept
-    found = await rows.fetch(uow, scope, _STATE)
-    current, timezone = found[0]
-    day = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()
-    cursor = cursors.issue(scope.restaurant_id, Position(int(current), day))
+    current, _, timezone = (await rows.fetch(uow, scope, STATE))[0]
+    position = Position.now(current, timezone)
+    cursor = cursors.issue(scope.restaurant_id, position)
     previous = cursor
     if took is not None and took == current:
-        previous = cursors.issue(scope.restaurant_id, Position(int(current) - 1, day))
+        previous = cursors.issue(scope.restaurant_id, Position(position.revision - 1, position.day))
     changes = encode_changes(uow.changes)
     done = ",".join(f'"{entity}":[{",".join(results[entity])}]' for entity in ENTITIES)
     body = (

@@ -6,6 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
+def local_today(timezone: str, now: datetime | None = None) -> date:
+    """The restaurant's current local date (at ``now``, by default the present)."""
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
+
+
 def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day, in UTC (23 or 25 hours long on DST days)."""
     tz = ZoneInfo(timezone)

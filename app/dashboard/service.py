@@ -15,12 +15,10 @@ process read the snapshot again.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -35,11 +33,12 @@ from app.db.repository import JSONBody
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.guests.schemas import Guest as GuestSchema
-from app.models import ChangeLog, DiningTable, Guest, Reservation, Restaurant, User
+from app.models import DiningTable, Guest, Reservation, Restaurant, User
 from app.models.guest import ACTIVE_GUEST_STATUSES
 from app.reservations.schemas import Reservation as ReservationSchema
-from app.sync.changes import EMPTY_DELETED, ENTITIES, MINIMAL_SCHEMAS
+from app.sync.changes import EMPTY_DELETED, ENTITIES, MINIMAL_SCHEMAS, fold
 from app.sync.cursor import Cursors, Position
+from app.sync.log import LOG_AFTER
 from app.tables.schemas import Table as TableSchema
 
 _MODELS: dict[str, Any] = {"guests": Guest, "tables": DiningTable, "reservations": Reservation}
@@ -70,15 +69,6 @@ USER_AND_STATE = rows.RowQuery(
         User.restaurant_id == bindparam(rows.SCOPE_PARAM),
         Restaurant.id == bindparam(rows.SCOPE_PARAM),
     )
-)
-_LOG_AFTER = rows.RowQuery(
-    select(ChangeLog.changes)
-    .where(
-        ChangeLog.restaurant_id == bindparam(rows.SCOPE_PARAM),
-        ChangeLog.revision > bindparam("after"),
-        ChangeLog.revision <= bindparam("upto"),
-    )
-    .order_by(ChangeLog.revision)
 )
 
 
@@ -158,15 +148,10 @@ async def dashboard(
         state = found[0]
     _, _, revision, log_start, timezone = state
     now = datetime.now(UTC)
-    today = now.astimezone(ZoneInfo(timezone)).date()
-    position = Position(int(revision), today.toordinal())
+    position = Position.now(revision, timezone, now)
     cursor = cursors.issue(scope.restaurant_id, position)
     after = cursors.read(scope.restaurant_id, since) if since is not None else None
-    servable = (
-        after is not None
-        and after.day == position.day
-        and log_start <= after.revision <= position.revision
-    )
+    servable = position.serves(after, log_start)
     etag = etag_of(cursor, since if servable else None, minimal)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if _matches(if_none_match, etag):
@@ -179,7 +164,7 @@ async def dashboard(
         assert after is not None
         tail = await _delta(uow, scope, minimal, after.revision, position.revision)
     else:
-        tail = await _snapshot(uow, scope, minimal, position, timezone, today)
+        tail = await _snapshot(uow, scope, minimal, position, timezone)
     return JSONBody(head.encode() + tail, headers=headers)
 
 
@@ -189,13 +174,12 @@ async def _snapshot(
     minimal: bool,
     position: Position,
     timezone: str,
-    today: Any,
 ) -> bytes:
     key = (scope.restaurant_id, "dashboard", minimal, position.day)
     cached = uow.db.pages.get(key, position.revision)
     if cached is not None:
         return cached
-    start, end = local_day_bounds(today, timezone)
+    start, end = local_day_bounds(date.fromordinal(position.day), timezone)
     params: dict[str, dict[str, Any]] = {
         "guests": {"statuses": list(ACTIVE_GUEST_STATUSES)},
         "tables": {},
@@ -214,21 +198,16 @@ async def _snapshot(
 async def _delta(
     uow: UnitOfWork, scope: RestaurantScope, minimal: bool, after: int, upto: int
 ) -> bytes:
-    # Each row's last word in the log after the cursor: changed (False) or deleted (True).
-    last: dict[str, dict[int, bool]] = {entity: {} for entity in ENTITIES}
+    # Each row's last word in the log after the cursor: its state (read again, in full if
+    # asked, from its table) or None for its deletion.
+    entries = []
     if after < upto:
-        for (changes,) in await rows.fetch(uow, scope, _LOG_AFTER, {"after": after, "upto": upto}):
-            entry = json.loads(changes)
-            for entity in ENTITIES:
-                seen = last[entity]
-                for row in entry[entity]:
-                    seen[row["id"]] = False
-                for row_id in entry["deleted"][entity]:
-                    seen[row_id] = True
+        entries = await rows.fetch(uow, scope, LOG_AFTER, {"after": after, "upto": upto})
+    last = fold(changes for _, changes in entries)
     arrays = []
     for entity in ENTITIES:
         view = _VIEWS[(entity, minimal)]
-        changed = sorted(i for i, gone in last[entity].items() if not gone)
+        changed = sorted(i for i, row in last[entity].items() if row is not None)
         found: list[Any] = []
         for start in range(0, len(changed), _CHUNK):
             found.extend(
@@ -245,8 +224,8 @@ async def _delta(
     return ("," + ",".join(arrays) + ',"deleted":{' + deleted + "}}").encode()
 
 
-def _gone(last: dict[int, bool]) -> Iterable[int]:
-    return (row_id for row_id, gone in last.items() if gone)
+def _gone(last: dict[int, Any]) -> Iterable[int]:
+    return (row_id for row_id, row in last.items() if row is None)
 
 
 def _array(entity: str, view: _View, found: Sequence[Any]) -> str:

@@ -27,48 +27,29 @@ import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 
 from app.db import rows
 from app.db.session import Database, UnitOfWork
 from app.db.tenancy import RestaurantScope
-from app.models import ChangeLog, Restaurant, User
-from app.sync.changes import ENTITIES, NO_CHANGES
+from app.models import User
+from app.sync.changes import ENTITIES, NO_CHANGES, fold
 from app.sync.cursor import Cursors, Position
+from app.sync.log import LOG_AFTER, STATE
 
 logger = logging.getLogger("qtable.realtime")
 
 # A socket further behind than this many revisions is sent `resync` rather than each one.
 MAX_CATCH_UP = 1000
 
-_STATE = rows.RowQuery(
-    select(Restaurant.revision, Restaurant.change_log_start, Restaurant.timezone).where(
-        Restaurant.id == bindparam(rows.SCOPE_PARAM)
-    )
-)
-_LOG_AFTER = rows.RowQuery(
-    select(ChangeLog.revision, ChangeLog.changes)
-    .where(
-        ChangeLog.restaurant_id == bindparam(rows.SCOPE_PARAM),
-        ChangeLog.revision > bindparam("after"),
-        ChangeLog.revision <= bindparam("upto"),
-    )
-    .order_by(ChangeLog.revision)
-)
 _USERS = rows.RowQuery(
     select(User.id, User.role, User.token_generation).where(
         User.restaurant_id == bindparam(rows.SCOPE_PARAM),
         User.id.in_(bindparam("ids", expanding=True)),
     )
 )
-
-
-def local_day(timezone: str) -> int:
-    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date().toordinal()
 
 
 class Socket:
@@ -186,9 +167,9 @@ class Hub:
         rid = socket.scope.restaurant_id
         cursors = await self._cursors()
         async with self._reading(socket.scope) as read:
-            revision, _, timezone = (await read(_STATE))[0]
+            revision, _, timezone = (await read(STATE))[0]
         socket.revision = int(revision)
-        socket.cursor = cursors.issue(rid, Position(int(revision), local_day(timezone)))
+        socket.cursor = cursors.issue(rid, Position.now(revision, timezone))
         self.sockets.setdefault(rid, set()).add(socket)
         if rid not in self._pumps:
             self._wake[rid] = asyncio.Event()
@@ -213,22 +194,21 @@ class Hub:
         cursor cannot be served; later changes continue from there."""
         rid = socket.scope.restaurant_id
         cursors = await self._cursors()
-        position = cursors.read(rid, cursor) if isinstance(cursor, str) else None
+        after = cursors.read(rid, cursor) if isinstance(cursor, str) else None
         async with self._reading(socket.scope) as read:
-            revision, log_start, timezone = (await read(_STATE))[0]
-            day = local_day(timezone)
+            revision, log_start, timezone = (await read(STATE))[0]
+            current = Position.now(revision, timezone)
             if (
-                position is None
-                or position.day != day
-                or not log_start <= position.revision <= revision
-                or revision - position.revision > MAX_CATCH_UP
+                after is None
+                or not current.serves(after, log_start)
+                or revision - after.revision > MAX_CATCH_UP
             ):
                 socket.put('{"type":"resync"}')
                 socket.revision = None
                 return
-            entries = await read(_LOG_AFTER, {"after": position.revision, "upto": revision})
+            entries = await read(LOG_AFTER, {"after": after.revision, "upto": revision})
         merged = _merge(changes for _, changes in entries)
-        now = cursors.issue(rid, Position(int(revision), day))
+        now = cursors.issue(rid, current)
         socket.revision = int(revision)
         socket.cursor = now
         socket.put(_changes_message(now, cursor, merged))
@@ -253,7 +233,7 @@ class Hub:
             return
         cursors = await self._cursors()
         async with self._reading(sockets[0].scope) as read:
-            revision, log_start, timezone = (await read(_STATE))[0]
+            revision, log_start, timezone = (await read(STATE))[0]
             behind = [s for s in sockets if s.revision is not None and s.revision < revision]
             if not behind:
                 return
@@ -261,10 +241,10 @@ class Hub:
             if revision - oldest > MAX_CATCH_UP or oldest < log_start:
                 entries = []
             else:
-                entries = await read(_LOG_AFTER, {"after": oldest, "upto": revision})
+                entries = await read(LOG_AFTER, {"after": oldest, "upto": revision})
             users = await read(_USERS, {"ids": sorted({s.scope.user_id for s in sockets})})
         await self._close_revoked(sockets, users)
-        day = local_day(timezone)
+        day = Position.now(revision, timezone).day
         for socket in behind:
             if socket.revision is None:
                 continue
@@ -321,19 +301,13 @@ def _changes_message(cursor: str, previous: str, changes: str) -> str:
 
 def _merge(entries: Any) -> str:
     """Change log entries, oldest first, as one: each row's last state, or its deletion."""
-    rows_by: dict[str, dict[int, Any]] = {entity: {} for entity in ENTITIES}
-    deleted: dict[str, set[int]] = {entity: set() for entity in ENTITIES}
-    for changes in entries:
-        entry = json.loads(changes)
-        for entity in ENTITIES:
-            for row in entry[entity]:
-                rows_by[entity][row["id"]] = row
-                deleted[entity].discard(row["id"])
-            for row_id in entry["deleted"][entity]:
-                rows_by[entity].pop(row_id, None)
-                deleted[entity].add(row_id)
-    merged = {entity: list(rows_by[entity].values()) for entity in ENTITIES}
-    merged["deleted"] = {entity: sorted(deleted[entity]) for entity in ENTITIES}  # type: ignore[assignment]
+    last = fold(entries)
+    merged: dict[str, Any] = {
+        entity: [row for row in last[entity].values() if row is not None] for entity in ENTITIES
+    }
+    merged["deleted"] = {
+        entity: sorted(i for i, row in last[entity].items() if row is None) for entity in ENTITIES
+    }
     return json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
 
 

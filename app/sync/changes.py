@@ -7,8 +7,9 @@ transaction left it, in its minimal form, and the ids it deleted. A row is in on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -34,6 +35,21 @@ _ENCODERS: dict[str, RowEncoder] = {
 }
 EMPTY_DELETED = '{"guests":[],"tables":[],"reservations":[]}'
 NO_CHANGES = '{"guests":[],"tables":[],"reservations":[],"deleted":' + EMPTY_DELETED + "}"
+
+
+def fold(entries: Iterable[str]) -> dict[str, dict[int, dict[str, Any] | None]]:
+    """Change log entries (their JSON), oldest first, as one: each row's last state, None for
+    a row whose last word was its deletion."""
+    last: dict[str, dict[int, dict[str, Any] | None]] = {entity: {} for entity in ENTITIES}
+    for changes in entries:
+        entry = json.loads(changes)
+        for entity in ENTITIES:
+            rows = last[entity]
+            for row in entry[entity]:
+                rows[row["id"]] = row
+            for row_id in entry["deleted"][entity]:
+                rows[row_id] = None
+    return last
 
 
 def encode_changes(events: Iterable[ChangeEvent]) -> str:

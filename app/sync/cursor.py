@@ -16,6 +16,9 @@ import hmac
 import re
 import struct
 from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.timeutil import local_today
 
 _LAYOUT = struct.Struct(">QI")
 _TAG_BYTES = 12
@@ -27,6 +30,20 @@ _SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 class Position:
     revision: int
     day: int  # the restaurant's local date when the cursor was issued, as an ordinal
+
+    @classmethod
+    def now(cls, revision: int, timezone: str, at: datetime | None = None) -> Position:
+        """The restaurant at ``revision``, on its local date now (or ``at``)."""
+        return cls(int(revision), local_today(timezone, at).toordinal())
+
+    def serves(self, after: Position | None, log_start: int) -> bool:
+        """Whether the change log, complete after ``log_start``, can tell what changed
+        between ``after`` and this position: a cursor of today, not purged, not ahead."""
+        return (
+            after is not None
+            and after.day == self.day
+            and log_start <= after.revision <= self.revision
+        )
 
 
 # Cursors issued and read lately, kept: every iPad asks for the dashboard again and again

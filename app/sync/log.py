@@ -1,4 +1,5 @@
-"""The change log's upkeep: the database's epoch, and purging entries past their retention."""
+"""The change log: its reads (shared by the dashboard, the batch and the real-time feed) and
+its upkeep (the database's epoch, purging entries past their retention)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,33 @@ import logging
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import rows
 from app.db.base import utcnow
 from app.models import ChangeLog, DatabaseEpoch, Restaurant
 from app.sync.cursor import Cursors
 
 logger = logging.getLogger(__name__)
+
+# Where the restaurant stands: its revision, where its change log begins, its time zone.
+STATE = rows.RowQuery(
+    select(Restaurant.revision, Restaurant.change_log_start, Restaurant.timezone).where(
+        Restaurant.id == bindparam(rows.SCOPE_PARAM)
+    )
+)
+# The entries after one revision, up to another, in revision order: (revision, changes).
+LOG_AFTER = rows.RowQuery(
+    select(ChangeLog.revision, ChangeLog.changes)
+    .where(
+        ChangeLog.restaurant_id == bindparam(rows.SCOPE_PARAM),
+        ChangeLog.revision > bindparam("after"),
+        ChangeLog.revision <= bindparam("upto"),
+    )
+    .order_by(ChangeLog.revision)
+)
 
 
 async def load_epoch(engine: AsyncEngine) -> str:
