@@ -89,11 +89,11 @@ async def scope_reading(
 Scope = Annotated[RestaurantScope, Depends(current_scope)]
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(connection: HTTPConnection) -> str | None:
     """The access token of ``Authorization: Bearer <token>``, as the ``Scope`` dependency
-    reads it (FastAPI's OAuth2PasswordBearer), for a route that authenticates by calling
-    :func:`current_scope` itself."""
-    authorization = request.headers.get("authorization")
+    reads it (FastAPI's OAuth2PasswordBearer), for a route (or a WebSocket) that
+    authenticates by calling :func:`current_scope` or :func:`authenticate_reading` itself."""
+    authorization = connection.headers.get("authorization")
     scheme, token = get_authorization_scheme_param(authorization)
     return token if authorization and scheme.lower() == "bearer" else None
 

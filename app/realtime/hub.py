@@ -323,7 +323,6 @@ class RedisBridge:
         self.url = url
         self.hub = hub
         self._outbox: asyncio.Queue[str] = asyncio.Queue(10_000)
-        self.connected = asyncio.Event()
 
     def publish(self, restaurant_id: int, revision: int) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -361,7 +360,6 @@ class RedisBridge:
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(self.CHANNEL)
-                    self.connected.set()
                     backoff = 0.2
                     self.hub.wake_all()  # whatever was committed while away
                     async for message in pubsub.listen():
@@ -373,7 +371,6 @@ class RedisBridge:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.connected.clear()
                 logger.warning("realtime: Redis subscription lost; retrying in %.1fs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

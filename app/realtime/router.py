@@ -25,7 +25,7 @@ from app.core.errors import Unauthorized
 from app.core.openapi import API_PREFIX
 from app.core.security import InvalidToken, decode_access_token
 from app.db.session import UnitOfWork
-from app.deps import TOKEN_USER, authenticate_reading
+from app.deps import TOKEN_USER, authenticate_reading, bearer_token
 from app.realtime.hub import Hub, Socket
 
 router = APIRouter(prefix=API_PREFIX)
@@ -34,11 +34,8 @@ UNAUTHORIZED = 4401
 
 
 def _token(websocket: WebSocket) -> str | None:
-    token = websocket.query_params.get("token")
-    if token:
-        return token
-    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    """The ``token`` query parameter, else the Authorization header's bearer token."""
+    return websocket.query_params.get("token") or bearer_token(websocket)
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
