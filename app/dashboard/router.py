@@ -44,15 +44,17 @@ class DashboardRoute(UnitOfWorkRoute):
             request.state.restaurant_state = state
             params = request.query_params
             minimal = params.getlist("minimal")
-            if minimal and minimal[-1] not in ("true", "false"):
-                raise field_error(["query", "minimal"], _BOOLEAN_ERROR)
+            try:
+                wants_minimal = bool(minimal) and _strict_boolean(minimal[-1])
+            except ValueError:
+                raise field_error(["query", "minimal"], _BOOLEAN_ERROR) from None
             since = params.getlist("since")
             response: Response = await self.endpoint(
                 request=request,
                 uow=unit_of_work_of(request),
                 scope=scope,
                 since=since[-1] if since else None,
-                minimal=bool(minimal) and minimal[-1] == "true",
+                minimal=wants_minimal,
                 if_none_match=request.headers.get("if-none-match"),
             )
             return response

@@ -125,7 +125,6 @@ class RequestMiddleware:
         """``larger_bodies``: paths whose bodies may be larger (a full batch), with their
         limit."""
         self.app = app
-        self.max_body_bytes = max_body_bytes
         self._limits = {
             path: (limit, _too_large_message(limit))
             for path, limit in (larger_bodies or {}).items()
