@@ -75,11 +75,19 @@ def _note_write_statements(state: ORMExecuteState) -> None:
 
 
 def _changes_data(session: Session) -> bool:
-    """Whether the next flush writes a row of the restaurant's own data."""
+    """Whether the next flush writes a row of the restaurant's own data. A row merely set
+    to the values it had (a PATCH that changes nothing) is in ``session.dirty`` but is not
+    written: it takes no revision, so a client's cursor and ETag stay good."""
+    if any(
+        obj.__table__.name not in BOOKKEEPING
+        for pending in (session.new, session.deleted)
+        for obj in pending
+    ):
+        return True
     return any(
         obj.__table__.name not in BOOKKEEPING
-        for pending in (session.new, session.dirty, session.deleted)
-        for obj in pending
+        and session.is_modified(obj, include_collections=False)
+        for obj in session.dirty
     )
 
 

@@ -89,6 +89,11 @@ async def test_a_batch_is_one_message_and_a_failed_one_sends_nothing(
         assert failed.status_code == 409
         refused = await client.post(f"{guest_url(guests[0]['id'])}/complete", headers=owner.headers)
         assert refused.status_code == 409
+        # A PATCH that changes nothing changes no version and sends no event (API.md).
+        same = await client.patch(
+            guest_url(guests[0]["id"]), headers=owner.headers, json={"name": guests[0]["name"]}
+        )
+        assert same.status_code == 200 and same.json()["version"] == guests[0]["version"]
         await mine.nothing()
         done = await client.post(
             BATCH,

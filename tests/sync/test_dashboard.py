@@ -400,3 +400,20 @@ async def test_its_parameters_are_read_as_fastapi_reads_them(
     for bad in ("%00", "%ED%A0%80"):
         response = await client.get(f"/api/v1/dashboard/data?since={bad}", headers=owner.headers)
         assert response.status_code == 422, bad
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_etag(
+    client: AsyncClient, owner: Actor
+) -> None:
+    """API.md: a PATCH that changes nothing changes no version and sends no event; nor does
+    it move the restaurant's cursor, so the dashboard still answers 304."""
+    guest = await create_guest(client, owner, "Same")
+    first = await dashboard(client, owner, minimal=True)
+    same = await client.patch(
+        f"{GUESTS}/{guest['id']}", headers=owner.headers, json={"name": "Same", "partySize": 2}
+    )
+    assert same.status_code == 200 and same.json()["version"] == guest["version"]
+    again = await dashboard(
+        client, owner, minimal=True, headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304
