@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,7 +34,10 @@ Authenticate with **Authorize** (email as username). Every error answers with
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """``clock``: the present by which restaurants' days are told (tests move it)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     configure_password_threads(settings.password_hash_threads)
@@ -46,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(create_engine(settings))
-        app.state.cursors = CursorSource(settings.jwt_secret, db.engine)
+        app.state.cursors = CursorSource(settings.jwt_secret, db.engine, clock)
         purging = asyncio.create_task(
             purge_forever(
                 db.engine,

@@ -27,7 +27,7 @@ from app.models import DiningTable, Guest, Reservation
 from app.reservations import schemas as reservation_schemas
 from app.reservations import service as reservations
 from app.sync.changes import ENTITIES, encode_changes
-from app.sync.cursor import Cursors, Position
+from app.sync.cursor import Cursors
 from app.sync.log import STATE
 from app.tables import schemas as table_schemas
 from app.tables import service as tables
@@ -184,11 +184,11 @@ async def apply(
     took = await uow.session.run_sync(revision.take)
     del kept
     current, _, timezone = (await rows.fetch(uow, scope, STATE))[0]
-    position = Position.now(current, timezone)
+    position = cursors.position(current, timezone)
     cursor = cursors.issue(scope.restaurant_id, position)
     previous = cursor
     if took is not None and took == current:
-        previous = cursors.issue(scope.restaurant_id, Position(position.revision - 1, position.day))
+        previous = cursors.issue(scope.restaurant_id, position.at(position.revision - 1))
     changes = encode_changes(uow.changes)
     done = ",".join(f'"{entity}":[{",".join(results[entity])}]' for entity in ENTITIES)
     body = (

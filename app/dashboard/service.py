@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import Response
@@ -25,7 +24,6 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 
 from app.core.errors import NotFound
-from app.core.timeutil import local_day_bounds
 from app.core.wire import row_encoder, timestamp
 from app.db import rows
 from app.db.base import UTCDateTime
@@ -75,12 +73,14 @@ USER_AND_STATE = rows.RowQuery(
 @dataclass(frozen=True, slots=True)
 class _View:
     """How one entity is read and written for one ``minimal``: its columns, its encoder,
-    its full-snapshot query and its query by ids."""
+    its full-snapshot query, and its query by ids, which also selects the sort key after the
+    columns the encoder writes (a minimal guest has no ``arrivedAt`` to sort by)."""
 
     names: tuple[str, ...]
     encode: Any
     snapshot: rows.RowQuery
     by_ids: rows.RowQuery
+    sort_key: Any
 
 
 def _view(entity: str, minimal: bool) -> _View:
@@ -100,13 +100,20 @@ def _view(entity: str, minimal: bool) -> _View:
         ]
     else:
         wanted = [mine]
+    # Rows by ids come in chunks, each in order; their merge is sorted here, by the sort
+    # key selected last. Both databases compare these keys as Python does: timestamps, and
+    # text by code point (SQLite's BINARY, PostgreSQL's "C" collation on tableNumber).
+    keyed = len(names)
     return _View(
         names=names,
         encode=row_encoder(schema, names),
         snapshot=rows.RowQuery(selected.where(*wanted).order_by(*order)),
         by_ids=rows.RowQuery(
-            selected.where(mine, model.id.in_(bindparam("ids", expanding=True))).order_by(*order)
+            selected.add_columns(*order)
+            .where(mine, model.id.in_(bindparam("ids", expanding=True)))
+            .order_by(*order)
         ),
+        sort_key=lambda row: (row[keyed], row[keyed + 1]),
     )
 
 
@@ -147,8 +154,8 @@ async def dashboard(
             raise NotFound("Restaurant not found")
         state = found[0]
     _, _, revision, log_start, timezone = state
-    now = datetime.now(UTC)
-    position = Position.now(revision, timezone, now)
+    now = cursors.now()
+    position = cursors.position(revision, timezone, now)
     cursor = cursors.issue(scope.restaurant_id, position)
     after = cursors.read(scope.restaurant_id, since) if since is not None else None
     servable = position.serves(after, log_start)
@@ -164,7 +171,7 @@ async def dashboard(
         assert after is not None
         tail = await _delta(uow, scope, minimal, after.revision, position.revision)
     else:
-        tail = await _snapshot(uow, scope, minimal, position, timezone)
+        tail = await _snapshot(uow, scope, minimal, position)
     return JSONBody(head.encode() + tail, headers=headers)
 
 
@@ -173,13 +180,12 @@ async def _snapshot(
     scope: RestaurantScope,
     minimal: bool,
     position: Position,
-    timezone: str,
 ) -> bytes:
-    key = (scope.restaurant_id, "dashboard", minimal, position.day)
+    key = (scope.restaurant_id, "dashboard", minimal, position.window)
     cached = uow.db.pages.get(key, position.revision)
     if cached is not None:
         return cached
-    start, end = local_day_bounds(date.fromordinal(position.day), timezone)
+    start, end = position.window.bounds
     params: dict[str, dict[str, Any]] = {
         "guests": {"statuses": list(ACTIVE_GUEST_STATUSES)},
         "tables": {},
@@ -214,8 +220,7 @@ async def _delta(
                 await rows.fetch(uow, scope, view.by_ids, {"ids": changed[start : start + _CHUNK]})
             )
         if len(changed) > _CHUNK:
-            first, second = (view.names.index(n) for n in _ORDER[entity])
-            found.sort(key=lambda row: (row[first], row[second]))
+            found.sort(key=view.sort_key)
         arrays.append(_array(entity, view, found))
     deleted = ",".join(
         f'"{entity}":[{",".join(str(i) for i in sorted(_gone(last[entity])))}]'

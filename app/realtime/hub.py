@@ -35,14 +35,15 @@ from app.db import rows
 from app.db.session import Database, UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.models import User
-from app.sync.changes import ENTITIES, NO_CHANGES, fold
-from app.sync.cursor import Cursors, Position
+from app.sync.changes import ENTITIES, fold
+from app.sync.cursor import Cursors, Window
 from app.sync.log import LOG_AFTER, STATE
 
 logger = logging.getLogger("qtable.realtime")
 
 # A socket further behind than this many revisions is sent `resync` rather than each one.
 MAX_CATCH_UP = 1000
+RESYNC = '{"type":"resync"}'
 
 _USERS = rows.RowQuery(
     select(User.id, User.role, User.token_generation).where(
@@ -65,10 +66,11 @@ class Socket:
         self.scope = scope
         self.generation = generation
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        # The revision of the last change sent, and the cursor it was sent with; None while
-        # the socket waits for `resume` (after `resync`).
+        # The revision of the last change sent, the cursor it was sent with and that cursor's
+        # window; revision None while the socket waits for `resume` (after `resync`).
         self.revision: int | None = None
         self.cursor = ""
+        self.window: Window | None = None
         self._close = close
 
     def put(self, message: str) -> bool:
@@ -79,9 +81,13 @@ class Socket:
         except asyncio.QueueFull:
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait('{"type":"resync"}')
-            self.revision = None
+            self.resync()
             return False
+
+    def resync(self) -> None:
+        """Tell the client to ask the dashboard; send it nothing more until `resume`."""
+        self.queue.put_nowait(RESYNC)
+        self.revision = None
 
     async def close(self, code: int, reason: str) -> None:
         await self._close(code, reason)
@@ -106,6 +112,9 @@ class Hub:
         self.max_sockets_per_user = max_sockets_per_user
         self.sockets: dict[int, set[Socket]] = {}
         self._wake: dict[int, asyncio.Event] = {}
+        # When each restaurant's window (its local day, app.sync.cursor) ends, in seconds
+        # since the epoch: its pump wakes then, whether or not anything was committed.
+        self._window_ends: dict[int, int] = {}
         self._pumps: dict[int, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.bridge: RedisBridge | None = None
@@ -168,8 +177,11 @@ class Hub:
         cursors = await self._cursors()
         async with self._reading(socket.scope) as read:
             revision, _, timezone = (await read(STATE))[0]
-        socket.revision = int(revision)
-        socket.cursor = cursors.issue(rid, Position.now(revision, timezone))
+        position = cursors.position(revision, timezone)
+        socket.revision = position.revision
+        socket.window = position.window
+        socket.cursor = cursors.issue(rid, position)
+        self._window_ends[rid] = position.window.end
         self.sockets.setdefault(rid, set()).add(socket)
         if rid not in self._pumps:
             self._wake[rid] = asyncio.Event()
@@ -185,6 +197,7 @@ class Hub:
         if not sockets:
             del self.sockets[rid]
             self._wake.pop(rid, None)
+            self._window_ends.pop(rid, None)
             pump = self._pumps.pop(rid, None)
             if pump is not None:
                 pump.cancel()
@@ -197,19 +210,19 @@ class Hub:
         after = cursors.read(rid, cursor) if isinstance(cursor, str) else None
         async with self._reading(socket.scope) as read:
             revision, log_start, timezone = (await read(STATE))[0]
-            current = Position.now(revision, timezone)
+            current = cursors.position(revision, timezone)
             if (
                 after is None
                 or not current.serves(after, log_start)
                 or revision - after.revision > MAX_CATCH_UP
             ):
-                socket.put('{"type":"resync"}')
-                socket.revision = None
+                socket.resync()
                 return
             entries = await read(LOG_AFTER, {"after": after.revision, "upto": revision})
         merged = _merge(changes for _, changes in entries)
         now = cursors.issue(rid, current)
         socket.revision = int(revision)
+        socket.window = current.window
         socket.cursor = now
         socket.put(_changes_message(now, cursor, merged))
 
@@ -217,8 +230,13 @@ class Hub:
 
     async def _pump(self, rid: int) -> None:
         event = self._wake[rid]
+        cursors = await self._cursors()
         while True:
-            await event.wait()
+            end = self._window_ends.get(rid)
+            # Just past the window's end, so that the clock read next is in the new window.
+            wait = None if end is None else max(0.0, end - cursors.now().timestamp()) + 0.01
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
             event.clear()
             try:
                 await self._send_new(rid)
@@ -228,38 +246,50 @@ class Hub:
                 logger.warning("realtime pump of restaurant %s failed", rid, exc_info=True)
 
     async def _send_new(self, rid: int) -> None:
+        """Each socket of the restaurant is sent every revision committed after its own, one
+        `changes` message each (empty for a transaction that changed no floor row, such as a
+        settings or staff change: every cursor stays in the chain), all in the restaurant's
+        current window; a socket whose window has passed (local midnight, a time zone change)
+        is sent `resync` instead: what a full sync holds has changed although no row did."""
         sockets = [s for s in self.sockets.get(rid, ()) if s.revision is not None]
         if not sockets:
             return
         cursors = await self._cursors()
         async with self._reading(sockets[0].scope) as read:
             revision, log_start, timezone = (await read(STATE))[0]
-            behind = [s for s in sockets if s.revision is not None and s.revision < revision]
-            if not behind:
-                return
-            oldest = min(s.revision for s in behind if s.revision is not None)
-            if revision - oldest > MAX_CATCH_UP or oldest < log_start:
-                entries = []
-            else:
-                entries = await read(LOG_AFTER, {"after": oldest, "upto": revision})
-            users = await read(_USERS, {"ids": sorted({s.scope.user_id for s in sockets})})
+            current = cursors.position(revision, timezone)
+            self._window_ends[rid] = current.window.end
+            behind = [
+                s
+                for s in sockets
+                if s.revision is not None and s.revision < revision and s.window == current.window
+            ]
+            entries: list[Any] = []
+            users: list[Any] = []
+            if behind:
+                oldest = min(s.revision for s in behind if s.revision is not None)
+                if revision - oldest <= MAX_CATCH_UP and oldest >= log_start:
+                    entries = await read(LOG_AFTER, {"after": oldest, "upto": revision})
+                users = await read(_USERS, {"ids": sorted({s.scope.user_id for s in sockets})})
+        for socket in sockets:
+            if socket.revision is not None and socket.window != current.window:
+                socket.resync()
+        if not behind:
+            return
         await self._close_revoked(sockets, users)
-        day = Position.now(revision, timezone).day
         for socket in behind:
             if socket.revision is None:
                 continue
-            if not entries or socket.revision < oldest:
-                socket.put('{"type":"resync"}')
-                socket.revision = None
+            if not entries:
+                socket.resync()
                 continue
             for entry_revision, changes in entries:
                 if entry_revision <= socket.revision:
                     continue
-                if changes != NO_CHANGES:
-                    cursor = cursors.issue(rid, Position(int(entry_revision), day))
-                    if not socket.put(_changes_message(cursor, socket.cursor, changes)):
-                        break
-                    socket.cursor = cursor
+                cursor = cursors.issue(rid, current.at(entry_revision))
+                if not socket.put(_changes_message(cursor, socket.cursor, changes)):
+                    break
+                socket.cursor = cursor
                 socket.revision = int(entry_revision)
             else:
                 socket.revision = int(revision)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -59,14 +60,21 @@ class CursorSource:
     """The cursors of the database an engine reaches, made on first use: the server starts,
     and answers 503, while the database is unreachable."""
 
-    def __init__(self, secret: str, engine: AsyncEngine) -> None:
+    def __init__(
+        self, secret: str, engine: AsyncEngine, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._secret = secret
         self._engine = engine
+        self._clock = clock
         self._cursors: Cursors | None = None
 
     async def get(self) -> Cursors:
         if self._cursors is None:
-            self._cursors = Cursors(self._secret, await load_epoch(self._engine))
+            epoch = await load_epoch(self._engine)
+            if self._clock is None:
+                self._cursors = Cursors(self._secret, epoch)
+            else:
+                self._cursors = Cursors(self._secret, epoch, self._clock)
         return self._cursors
 
 

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import update
 
 from app.models import ChangeLog
-from app.sync.cursor import Cursors, Position
+from app.sync.cursor import Cursors, Position, Window
 from app.sync.log import purge
 from tests.fixtures.auth import Actor
 from tests.fixtures.floor import (
@@ -251,8 +251,10 @@ async def test_a_cursor_of_an_earlier_local_date_or_from_the_future_gives_a_full
     cursors = await app.state.cursors.get()
     position = cursors.read(owner.restaurant_id, cursor)
     assert position is not None
-    yesterday = cursors.issue(owner.restaurant_id, Position(position.revision, position.day - 1))
-    ahead = cursors.issue(owner.restaurant_id, Position(position.revision + 5, position.day))
+    day = position.window.end - position.window.start
+    earlier = Window(position.window.start - day, position.window.start)
+    yesterday = cursors.issue(owner.restaurant_id, Position(position.revision, earlier))
+    ahead = cursors.issue(owner.restaurant_id, position.at(position.revision + 5))
     for since in (yesterday, ahead):
         assert (await dashboard(client, owner, since)).json()["fullSync"] is True
 
