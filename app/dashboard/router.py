@@ -86,7 +86,9 @@ async def dashboard_data(
         Query(
             description="The `cursor` of an earlier answer: only what changed after it. A "
             "cursor that cannot be served (too old, malformed, of another restaurant or "
-            "database, or of an earlier local date) gives a full sync, never an error."
+            "database, or of another day of the restaurant: issued before its local midnight "
+            "or before a time zone change that moved its day) gives a full sync, never an "
+            "error."
         ),
     ] = None,
     minimal: Annotated[

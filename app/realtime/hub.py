@@ -14,6 +14,10 @@ Several processes share their notices through Redis pub/sub (:class:`RedisBridge
 channel is enough and nothing is kept in Redis. Without Redis, a process sees another's writes
 at its next poll (within ``realtime_poll_seconds``).
 
+Each cursor sent is of the restaurant's current window (its local day, ``app.sync.cursor``).
+When the window moves, at local midnight (the pump wakes then) or with a time zone change, a
+socket is sent ``resync`` instead of changes, and nothing more until it sends ``resume``.
+
 A socket's queue is bounded: a client that does not read falls behind, its queue is dropped and
 it is sent ``resync``; it is sent nothing more until it sends ``resume``.
 """

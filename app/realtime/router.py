@@ -1,5 +1,11 @@
 """GET /api/v1/ws: the restaurant's committed changes, pushed (API.md, Real time).
 
+One `changes` message per committed transaction, empty for one that changed no floor row (a
+settings or staff change), each chained to the one before by `previousCursor`. When the
+restaurant's day moves (its local midnight, or a time zone change that moves it), the socket is
+sent `resync` and nothing more until `resume`: the app asks the dashboard, which answers a full
+sync of the new day, and resumes from its cursor. A chain never crosses a day.
+
 The access token comes in the ``token`` query parameter or the Authorization header. A bad or
 missing one: the upgrade is accepted and the socket closed at once with 4401, before anything
 is sent. So is a socket whose token expires, or whose user is deleted or changes role or
