@@ -39,6 +39,7 @@ from app.db import rows
 from app.db.session import Database, UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.models import User
+from app.realtime.bridge import RedisBridge
 from app.sync.changes import ENTITIES, fold
 from app.sync.cursor import Cursors, Window
 from app.sync.log import LOG_AFTER, STATE
@@ -343,74 +344,6 @@ def _merge(entries: Any) -> str:
         entity: sorted(i for i, row in last[entity].items() if row is None) for entity in ENTITIES
     }
     return json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
-
-
-class RedisBridge:
-    """Revisions shared between processes over Redis pub/sub: a notice is published after
-    each commit and every process wakes the pump of that restaurant. Redis away: notices are
-    dropped (the poll makes up for them) and the subscriber reconnects; on reconnecting it
-    wakes every pump, which reads whatever was committed meanwhile."""
-
-    CHANNEL = "qtable:revisions"
-
-    def __init__(self, url: str, hub: Hub) -> None:
-        self.url = url
-        self.hub = hub
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(10_000)
-
-    def publish(self, restaurant_id: int, revision: int) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(f"{restaurant_id}:{revision}")
-
-    async def run(self) -> None:
-        await asyncio.gather(self._subscribe(), self._publish())
-
-    async def _client(self) -> Any:
-        from redis import asyncio as redis
-
-        return redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
-
-    async def _publish(self) -> None:
-        client = await self._client()
-        while True:
-            notice = await self._outbox.get()
-            for attempt in (1, 2):  # a connection broken by a Redis restart: once more
-                try:
-                    await asyncio.wait_for(client.publish(self.CHANNEL, notice), 2)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    with contextlib.suppress(Exception):
-                        await client.aclose()
-                    client = await self._client()
-                    if attempt == 2:  # dropped: the poll, or the next notice, makes up for it
-                        logger.warning("realtime: publishing to Redis failed")
-
-    async def _subscribe(self) -> None:
-        backoff = 0.2
-        while True:
-            client = await self._client()
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.CHANNEL)
-                    backoff = 0.2
-                    self.hub.wake_all()  # whatever was committed while away
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        rid, _, _ = bytes(message["data"]).decode().partition(":")
-                        if rid.isdigit():
-                            self.hub.wake(int(rid))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("realtime: Redis subscription lost; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
 
 
 def close_sockets_on_exit_signals(hub: Hub) -> Callable[[], None]:
