@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +28,8 @@ from pydantic_core import PydanticCustomError
 from app.core.text import holds_unclean_text, text_error
 
 T = TypeVar("T")
+# Whether a value as sent holds bad text in a part that no nested input model will check.
+TextCheck = Callable[[Any], bool]
 
 
 class OutputModel(BaseModel):
@@ -58,6 +63,8 @@ class InputModel(BaseModel):
         str_strip_whitespace=False,
         strict=True,
     )
+    # Per field holding nested input models: where bad text can sit outside them.
+    _nested_text_checks: ClassVar[dict[str, TextCheck]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -68,13 +75,94 @@ class InputModel(BaseModel):
             raise text_error()
         return data
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        checks = {}
+        for name, field in cls.model_fields.items():
+            check = text_outside_input_models(field.annotation)
+            if check is not None:
+                checks[name] = check
+        cls._nested_text_checks = checks
+
     @field_validator("*", mode="before")
     @classmethod
-    def _clean_text(cls, value: Any) -> Any:
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
         # Before any other check, on the value as sent: lists, tuples and nested objects too.
-        if holds_unclean_text(value):
+        # A nested input model checks its own text, so that the error names the item and
+        # field it is in (``guests, 3, name``), not the whole list holding it.
+        check = cls._nested_text_checks.get(info.field_name or "", holds_unclean_text)
+        if check(value):
             raise text_error()
         return value
+
+
+_SEQUENCES = (list, tuple, set, frozenset, Sequence, AbstractSet)
+_MAPPINGS = (dict, Mapping)
+
+
+def _nothing_outside(value: Any) -> bool:
+    # An object is the nested model's to check; anything else that model refuses anyway.
+    return False
+
+
+def text_outside_input_models(annotation: Any) -> TextCheck | None:
+    """The text check of a field's value that leaves to each nested ``InputModel`` the
+    objects its type gives it, or None when the type nests none (the whole value is checked).
+
+    Bad text outside those models (a string member of a union, a key of a mapping) is still
+    found before anything else, though reported at the field rather than deeper."""
+    if get_origin(annotation) is Annotated:
+        return text_outside_input_models(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, InputModel):
+        return _nothing_outside
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Union or origin is types.UnionType:
+        return _any_member([a for a in args if a is not type(None)])
+    if origin in _SEQUENCES:
+        element = _any_member([a for a in args if a is not Ellipsis])
+        if element is None:
+            return None
+        return _each_element(element)
+    if origin in _MAPPINGS and len(args) == 2:
+        entry = text_outside_input_models(args[1])
+        if entry is None:
+            return None
+        return _each_entry(entry)
+    return None
+
+
+def _any_member(members: list[Any]) -> TextCheck | None:
+    """A value of one of ``members``: which one takes it is the validator's choice, so any
+    member that would not leave it to a model has it checked."""
+    found = [text_outside_input_models(m) for m in members]
+    if all(check is None for check in found):
+        return None
+    checks = [holds_unclean_text if check is None else check for check in found]
+    checks = [check for check in dict.fromkeys(checks) if check is not _nothing_outside]
+    if not checks:
+        return _nothing_outside
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: any(check(value) for check in checks)
+
+
+def _each_element(element: TextCheck) -> TextCheck:
+    def check(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return element is not _nothing_outside and any(element(v) for v in value)
+        return holds_unclean_text(value)
+
+    return check
+
+
+def _each_entry(entry: TextCheck) -> TextCheck:
+    def check(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(holds_unclean_text(k) or entry(v) for k, v in value.items())
+        return holds_unclean_text(value)
+
+    return check
 
 
 class PatchModel(InputModel):
