@@ -74,7 +74,13 @@ async def idempotency_key(
 ) -> None:
     if key is None:
         return
-    request_print = service.fingerprint(request.method, request.url.path, await request.body())
+    body = await request.body()
+    try:
+        # Starlette keeps the JSON that FastAPI parsed for the handler: not parsed twice.
+        parsed = await request.json()
+    except (ValueError, RecursionError):
+        parsed = service.NOT_JSON
+    request_print = service.fingerprint(request.method, request.url.path, body, parsed)
     stored = await service.find(unit_of_work_of(request), scope, key)
     if stored is None:
         request.state.idempotency = _Pending(key, request_print)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -250,3 +251,88 @@ async def test_simultaneous_retries_create_one_row(client: AsyncClient, owner: A
             assert_error(answer, 409, "conflict")
             assert answer.headers["retry-after"] == "1"
     assert [g["id"] for g in await guests_of(client, owner)] == [created[0].json()["id"]]
+
+
+def raw(actor: Actor, key: str) -> dict[str, str]:
+    return {**keyed(actor, key), "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("path", "first", "again"),
+    [
+        (
+            "guests",
+            b'{"name":"Ana","partySize":2,"notes":"caf\xc3\xa9"}',
+            # Other spacing, key order and escapes of the same values.
+            b'{ "notes" : "caf\\u00e9",\n\t"partySize": 2 , "name":"\\u0041na" }',
+        ),
+        (
+            "batch/update",
+            b'{"guests":[{"op":"create","name":"Ana","partySize":2}],"tables":[]}',
+            b'{"tables":[ ],"guests":[{"partySize":2,"name":"\\u0041n\\u0061","op":"create"}]}',
+        ),
+        # A duplicate key means what FastAPI reads: the last one.
+        (
+            "guests",
+            b'{"name":"Ana","partySize":2}',
+            b'{"name":"Bo","partySize":2,"name":"Ana"}',
+        ),
+    ],
+    ids=["spacing-order-escapes", "nested", "duplicate-key"],
+)
+async def test_the_same_json_written_otherwise_replays(
+    client: AsyncClient, owner: Actor, path: str, first: bytes, again: bytes
+) -> None:
+    answer = await client.post(f"{API}/{path}", headers=raw(owner, "same"), content=first)
+    assert answer.status_code in (200, 201), answer.text
+    before = await guests_of(client, owner)
+    replay = await client.post(f"{API}/{path}", headers=raw(owner, "same"), content=again)
+    assert replay.status_code == answer.status_code, replay.text
+    assert replay.json() == answer.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert await guests_of(client, owner) == before and len(before) == 1
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        b'{"name":"Ana","partySize":4.0}',
+        b'{"name":"Ana","partySize":5}',
+        b'{"name":"Ana ","partySize":4}',
+        b'{"name":"Ana","partySize":4,"notes":null}',
+        b'{"name":"Ana","partySize":"4"}',
+    ],
+    ids=["float", "other-value", "other-text", "one-more-field", "string"],
+)
+async def test_the_same_key_with_another_meaning_is_422(
+    client: AsyncClient, owner: Actor, again: bytes
+) -> None:
+    first = b'{"name":"Ana","partySize":4}'
+    answer = await client.post(f"{API}/guests", headers=raw(owner, "meaning"), content=first)
+    assert answer.status_code == 201, answer.text
+    other = await client.post(f"{API}/guests", headers=raw(owner, "meaning"), content=again)
+    assert_error(other, 422, "idempotency_key_reused")
+    assert [g["id"] for g in await guests_of(client, owner)] == [answer.json()["id"]]
+
+
+async def test_a_lone_surrogate_in_a_keyed_body_is_refused_and_replayed(
+    client: AsyncClient, owner: Actor
+) -> None:
+    body = b'{"name":"\\ud800","partySize":2}'
+    first = await client.post(f"{API}/guests", headers=raw(owner, "lone"), content=body)
+    assert_error(first, 422, "validation_error")
+    again = await client.post(
+        f"{API}/guests", headers=raw(owner, "lone"), content=b'{"partySize":2,"name":"\\uD800"}'
+    )
+    assert again.status_code == 422 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_body_that_is_not_json_never_takes_a_json_bodys_fingerprint() -> None:
+    canonical = b'{"a":1}'
+    as_json = service.fingerprint("POST", "/p", canonical, json.loads(canonical))
+    for body in (canonical, b"j" + canonical, b"b" + canonical):
+        assert service.fingerprint("POST", "/p", body, service.NOT_JSON) != as_json
+    assert service.fingerprint("POST", "/p", b"", service.NOT_JSON) == service.fingerprint(
+        "POST", "/p", b"", service.NOT_JSON
+    )
