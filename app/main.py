@@ -17,6 +17,7 @@ from app.batch.router import PATH as BATCH_PATH
 from app.batch.schemas import MAX_BODY_BYTES as BATCH_BODY_BYTES
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
+from app.core.integers import require_canonical_integers
 from app.core.logging import configure_logging
 from app.core.security import configure_password_hashing, configure_password_threads
 from app.db.engine import create_engine
@@ -111,4 +112,5 @@ def create_app(
         larger_bodies={BATCH_PATH: max(BATCH_BODY_BYTES, settings.max_body_bytes)},
     )
     include_routers(app)
+    require_canonical_integers(app)
     return app
