@@ -92,12 +92,12 @@ async def test_a_missing_user_is_404(client: AsyncClient, owner: Actor) -> None:
     assert_error(await client.get(f"{USERS}/987654", headers=owner.headers), 404, "not_found")
 
 
-@pytest.mark.parametrize("user_id", ["0", "-1", str(2**63), str(-(10**20))])
+@pytest.mark.parametrize("user_id", ["0", str(2**63), str(10**20)])
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 async def test_an_integer_id_no_row_can_have_is_404(
     client: AsyncClient, owner: Actor, user_id: str, method: str
 ) -> None:
-    """Zero, negative or beyond 64 bits: answered like any id that does not exist."""
+    """Zero or beyond 64 bits: answered like any id that does not exist."""
     response = await client.request(
         method, f"{USERS}/{user_id}", headers=owner.headers, json={"fullName": "X"}
     )
@@ -105,9 +105,9 @@ async def test_an_integer_id_no_row_can_have_is_404(
     assert (await user_row(client, owner, owner.user_id))["fullName"] == "Olive Owner"
 
 
-@pytest.mark.parametrize("user_id", ["abc", "1.5"])
+@pytest.mark.parametrize("user_id", ["abc", "1.5", "-1", str(-(10**20))])
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-async def test_an_id_that_is_not_an_integer_is_422(
+async def test_an_id_that_is_not_a_canonical_integer_is_422(
     client: AsyncClient, owner: Actor, user_id: str, method: str
 ) -> None:
     response = await client.request(
