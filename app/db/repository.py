@@ -9,7 +9,17 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, insert, inspect, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    insert,
+    inspect,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import (
     InstrumentedAttribute,
     Session,
@@ -19,7 +29,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.errors import NotFound, PreconditionFailed
-from app.core.pagination import INT64, decode_cursor, encode_cursor
+from app.core.pagination import INT64, decode_cursor, encode_cursor, key_digest
 from app.core.timeutil import parse_stored_timestamp
 from app.core.wire import page_body, row_encoder
 from app.db import revision, rows
@@ -447,7 +457,8 @@ async def page_of(
 ) -> JSONBody:
     """One page of ``query`` in ``order`` (which ends with the id, so the order is total),
     continuing after the row the cursor names, as the JSON of ``Page[schema]``. The cursor
-    holds that row's sort key.
+    holds that row's sort key, or for a text key too long for it, what finds that key again
+    (``_after_cursor``).
 
     ``cache_as`` names the query (everything it depends on besides the restaurant, the
     limit and the cursor): a read unit of work then answers from the page cache while the
@@ -456,6 +467,8 @@ async def page_of(
     function that builds the statement: a page answered from the cache does not build it
     (a SELECT of 16 columns costs ~80 us to build)."""
     if cache_as is not None and not uow.write:
+        # The page of a cut cursor also depends on its row's current key: a row of this
+        # restaurant, so a page kept under the revision is right for that cursor too.
         key = (scope.restaurant_id, *cache_as, limit, cursor)
         found_revision = await rows.fetch(uow, scope, revision.CURRENT)
         if not found_revision:
@@ -472,12 +485,9 @@ async def page_of(
         uow.db.pages.put(key, current, bytes(page.body))
         return page
     stmt = query() if callable(query) else query
+    label = _list_label(order)
     if cursor is not None:
-        key = decode_cursor(cursor, key_types)
-        # Each value binds with its column's type (timestamps are stored as naive UTC text
-        # on SQLite).
-        after = tuple_(*(literal(v, column.type) for v, column in zip(key, order, strict=True)))
-        stmt = stmt.where(tuple_(*order) > after)
+        stmt = stmt.where(await _after_cursor(uow, scope, order, key_types, label, cursor))
     stmt = stmt.order_by(*order).limit(limit + 1)
     found = await rows.fetch(uow, scope, stmt)
     names = rows.columns(stmt)
@@ -485,15 +495,83 @@ async def page_of(
     items = [encode(row) for row in found[:limit]]
     next_cursor = None
     if len(found) > limit:
-        last = found[limit - 1]
-        key_values = []
-        for column, kind in zip(order, key_types, strict=True):
-            value = last[names.index(column.key)]
-            if kind is datetime and isinstance(value, str):
-                value = parse_stored_timestamp(value)
-            key_values.append(value)
-        next_cursor = encode_cursor(*key_values)
+        positions = [names.index(column.key) for column in order]
+        key = _sort_key(found[limit - 1], positions, key_types)
+        next_cursor = encode_cursor(*key, label=label)
     return JSONBody(page_body(items, next_cursor))
+
+
+def _list_label(order: Sequence[InstrumentedAttribute[Any]]) -> str:
+    """What tells one list's cursors from another's: the table the rows come from."""
+    return str(order[-1].class_.__tablename__)
+
+
+def _sort_key(row: Any, positions: Sequence[int], key_types: tuple[type, ...]) -> tuple[Any, ...]:
+    """A row's sort key from the values at ``positions``, as the cursor holds it."""
+    key = []
+    for at, kind in zip(positions, key_types, strict=True):
+        value = row[at]
+        if kind is datetime and isinstance(value, str):
+            value = parse_stored_timestamp(value)
+        key.append(value)
+    return tuple(key)
+
+
+async def _after_cursor(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    order: Sequence[InstrumentedAttribute[Any]],
+    key_types: tuple[type, ...],
+    label: str,
+    cursor: str,
+) -> ColumnElement[bool]:
+    """The condition for the rows after the one the cursor names."""
+    key = decode_cursor(cursor, key_types, label)
+    values, inclusive = key.values, False
+    if key.digest is not None:
+        # The row's text key was too long for the cursor, which holds its id, a prefix and a
+        # digest of the whole text. If the row still has that text, its key is known again.
+        current = await _current_key(uow, scope, order, key_types, key.values[-1])
+        text_at = key_types.index(str)
+        if current is not None and key_digest(current[text_at]) == key.digest:
+            values = current
+        else:
+            # Deleted or renamed since: go on from the prefix itself (the old key sorted at or
+            # after it), which may repeat rows but misses none. Going on after the renamed
+            # row's new key instead would skip the unchanged rows between its old key and its
+            # new one.
+            values = (*values[: text_at + 1], *(INT64.start for _ in values[text_at + 1 :]))
+            inclusive = True
+    # Each value binds with its column's type (timestamps are stored as naive UTC text on
+    # SQLite); text compares by code point in both databases (app.models.dining_table).
+    bound = tuple_(*(literal(v, column.type) for v, column in zip(values, order, strict=True)))
+    return tuple_(*order) >= bound if inclusive else tuple_(*order) > bound
+
+
+_KEYS: dict[tuple[str, ...], rows.RowQuery] = {}
+
+
+async def _current_key(
+    uow: UnitOfWork,
+    scope: RestaurantScope,
+    order: Sequence[InstrumentedAttribute[Any]],
+    key_types: tuple[type, ...],
+    row_id: int,
+) -> tuple[Any, ...] | None:
+    """The sort key the row with that id has now in the scope's restaurant, or None."""
+    model = order[-1].class_
+    shape = (model.__tablename__, *(column.key for column in order))
+    query = _KEYS.get(shape)
+    if query is None:
+        query = _KEYS[shape] = rows.RowQuery(
+            select(*order).where(
+                model.id == bindparam("id"), model.restaurant_id == bindparam(rows.SCOPE_PARAM)
+            )
+        )
+    found = await rows.fetch(uow, scope, query, {"id": row_id})
+    if not found:
+        return None
+    return _sort_key(found[0], range(len(order)), key_types)
 
 
 _BY_ID: dict[type[Any], rows.RowQuery] = {}

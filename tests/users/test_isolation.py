@@ -209,7 +209,7 @@ async def test_a_well_formed_cursor_past_the_end_gives_an_empty_page(
     client: AsyncClient, owner: Actor
 ) -> None:
     response = await client.get(
-        USERS, headers=owner.headers, params={"cursor": encode_cursor(MISSING_ID)}
+        USERS, headers=owner.headers, params={"cursor": encode_cursor(MISSING_ID, label="users")}
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "nextCursor": None}
