@@ -89,23 +89,29 @@ class Follower:
     def as_snapshot(self, zone: str) -> dict[str, list[dict[str, Any]]]:
         """What a full sync would hold, from what the follower has: the active guests, every
         table, and the reservations starting on today's date in ``zone``."""
-        today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+        return floor_of(self.rows, zone, datetime.now(UTC))
 
-        def todays(row: dict[str, Any]) -> bool:
-            starts = datetime.fromisoformat(row["startsAt"].replace("Z", "+00:00"))
-            return starts.astimezone(ZoneInfo(zone)).date() == today
 
-        return {
-            "guests": sorted(
-                (g for g in self.rows["guests"].values() if g["status"] in ACTIVE),
-                key=lambda g: g["id"],
-            ),
-            "tables": sorted(self.rows["tables"].values(), key=lambda t: t["id"]),
-            "reservations": sorted(
-                (r for r in self.rows["reservations"].values() if todays(r)),
-                key=lambda r: r["id"],
-            ),
-        }
+def floor_of(
+    rows: dict[str, dict[int, dict[str, Any]]], zone: str, now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """What an app holding ``rows`` shows at ``now`` (what a full sync then holds): the active
+    guests, every table, and the reservations starting on the local date of ``zone``."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+
+    def todays(row: dict[str, Any]) -> bool:
+        starts = datetime.fromisoformat(row["startsAt"].replace("Z", "+00:00"))
+        return starts.astimezone(ZoneInfo(zone)).date() == today
+
+    return {
+        "guests": sorted(
+            (g for g in rows["guests"].values() if g["status"] in ACTIVE), key=lambda g: g["id"]
+        ),
+        "tables": sorted(rows["tables"].values(), key=lambda t: t["id"]),
+        "reservations": sorted(
+            (r for r in rows["reservations"].values() if todays(r)), key=lambda r: r["id"]
+        ),
+    }
 
 
 def by_id(body: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

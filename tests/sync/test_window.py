@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from httpx import AsyncClient
@@ -20,7 +19,7 @@ from tests.fixtures.auth import Actor, add_staff, register
 from tests.fixtures.clock import MovedClock, clocked_app, next_midnight
 from tests.fixtures.floor import create_guest
 from tests.fixtures.realtime import Feed, feed, serve
-from tests.sync.helpers import ACTIVE, ENTITIES, dashboard
+from tests.sync.helpers import ENTITIES, dashboard, floor_of
 
 BATCH = "/api/v1/batch/update"
 RESTAURANT = "/api/v1/restaurant"
@@ -28,14 +27,6 @@ RESTAURANT = "/api/v1/restaurant"
 
 def token_of(actor: Actor) -> str:
     return actor.headers["Authorization"].split(" ", 1)[1]
-
-
-def window_of(zone: str, at: datetime) -> tuple[datetime, datetime]:
-    """The local day of ``zone`` at ``at``, as UTC instants (computed here, not by the app)."""
-    day = at.astimezone(ZoneInfo(zone)).date()
-    start = datetime.combine(day, time(0), ZoneInfo(zone))
-    end = datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(zone))
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass
@@ -76,22 +67,7 @@ class IPad:
 
     def floor(self, zone: str, now: datetime) -> dict[str, list[dict[str, Any]]]:
         """What it shows: active guests, every table, the reservations of the local day."""
-        start, end = window_of(zone, now)
-
-        def today(row: dict[str, Any]) -> bool:
-            return start <= datetime.fromisoformat(row["startsAt"].replace("Z", "+00:00")) < end
-
-        return {
-            "guests": sorted(
-                (g for g in self.rows["guests"].values() if g["status"] in ACTIVE),
-                key=lambda g: g["id"],
-            ),
-            "tables": sorted(self.rows["tables"].values(), key=lambda t: t["id"]),
-            "reservations": sorted(
-                (r for r in self.rows["reservations"].values() if today(r)),
-                key=lambda r: r["id"],
-            ),
-        }
+        return floor_of(self.rows, zone, now)
 
 
 async def fresh_snapshot(client: AsyncClient, actor: Actor) -> dict[str, list[dict[str, Any]]]:
