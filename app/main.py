@@ -1,9 +1,14 @@
-"""create_app(): lifespan (engine, realtime hub), middleware, error handlers, routers."""
+"""create_app(): lifespan (engine, realtime hub), middleware, error handlers, routers; ``app``.
+
+uvicorn app.main:create_app --factory   builds an app per server process
+uvicorn app.main:app, fastapi run        the same app, built on first use of ``app.main.app``
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -16,6 +21,7 @@ from app.auth.rate_limit import AuthRateLimiter
 from app.batch.router import PATH as BATCH_PATH
 from app.batch.schemas import MAX_BODY_BYTES as BATCH_BODY_BYTES
 from app.core.config import Settings, get_settings
+from app.core.docs import SERVERS, TAGS, install_docs
 from app.core.errors import install_error_handlers
 from app.core.integers import require_canonical_integers
 from app.core.logging import configure_logging
@@ -89,6 +95,11 @@ def create_app(
         title="QTable",
         version="1.0.0",
         description=DESCRIPTION,
+        servers=SERVERS,
+        openapi_tags=TAGS,
+        # Served by install_docs() with their assets from the app, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
         # QTable exports Prometheus metrics (/metrics) and JSON logs, not OpenTelemetry; with
         # FastAPI's native telemetry on, every request asked OpenTelemetry whether a provider
@@ -112,5 +123,29 @@ def create_app(
         larger_bodies={BATCH_PATH: max(BATCH_BODY_BYTES, settings.max_body_bytes)},
     )
     include_routers(app)
+    install_docs(app)
     require_canonical_integers(app)
     return app
+
+
+# ``app`` is built on first access, not on import: importing this module (as the tests and
+# ``--factory`` do) must not read settings, configure logging or size thread pools.
+app: FastAPI
+_building = threading.Lock()
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app.main.app``: the app of ``get_settings()``, built once, then an ordinary global
+    (so later lookups no longer come here)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _building:
+        built: FastAPI | None = globals().get("app")
+        if built is None:
+            built = globals()["app"] = create_app()
+    return built
+
+
+def __dir__() -> list[str]:
+    # fastapi run looks for the app among the module's names.
+    return sorted({*globals(), "app"})
