@@ -12,13 +12,16 @@ from sqlalchemy import bindparam, select
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized, field_error
+from app.core.schemas import never_null
 from app.core.security import InvalidToken, decode_access_token
+from app.core.vocabulary import Role
 from app.db import rows
 from app.db.session import UnitOfWork, UnitOfWorkDep, unit_of_work_of
 from app.db.tenancy import RestaurantScope, _make_scope
 from app.models import User
 
-ROLE_RANK = {"server": 0, "host": 1, "manager": 2, "owner": 3}
+# Highest last: a role may do what any role before it may.
+ROLE_RANK: dict[str, int] = {role: rank for rank, role in enumerate(reversed(Role))}
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -98,7 +101,7 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     return token if authorization and scheme.lower() == "bearer" else None
 
 
-def require_role(minimum: str):  # type: ignore[no-untyped-def]
+def require_role(minimum: Role):  # type: ignore[no-untyped-def]
     async def _check(scope: Scope) -> RestaurantScope:
         if ROLE_RANK[scope.role] < ROLE_RANK[minimum]:
             raise Forbidden(f"This needs the {minimum} role or above")
@@ -107,14 +110,15 @@ def require_role(minimum: str):  # type: ignore[no-untyped-def]
     return _check
 
 
-ManagerScope = Annotated[RestaurantScope, Depends(require_role("manager"))]
+ManagerScope = Annotated[RestaurantScope, Depends(require_role(Role.MANAGER))]
 
 
 IfMatch = Annotated[
     str | None,
     Header(
         description='Optional `"<version>"`: the write is refused with 412 unless the row '
-        "still has that version. `*` matches any version."
+        "still has that version. `*` matches any version.",
+        json_schema_extra=never_null,
     ),
 ]
 """The If-Match header as sent; :func:`if_match_version` reads it. A plain header parameter

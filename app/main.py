@@ -25,6 +25,7 @@ from app.core.docs import SERVERS, TAGS, install_docs
 from app.core.errors import install_error_handlers
 from app.core.integers import require_canonical_integers
 from app.core.logging import configure_logging
+from app.core.openapi import finish_document_when_built
 from app.core.security import configure_password_hashing, configure_password_threads
 from app.db.engine import create_engine
 from app.db.session import Database
@@ -125,6 +126,7 @@ def create_app(
     include_routers(app)
     install_docs(app)
     require_canonical_integers(app)
+    finish_document_when_built(app)
     return app
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app.core.security import hash_password
+from app.core.vocabulary import Role
 from app.db.session import Database, UnitOfWork
 from app.db.tenancy import CROSS_TENANT, _make_scope, bind_scope
 from app.guests import service as guests
@@ -62,7 +63,7 @@ async def seed_demo(db: Database) -> bool:
             email=DEMO_EMAIL,
             password_hash=password_hash,
             full_name="Demo Owner",
-            role="owner",
+            role=Role.OWNER,
         )
         session.add(owner)
         await session.flush()

@@ -17,14 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import CheckContext, not_a_server_error
-from schemathesis.core.errors import InvalidSchema
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -67,49 +65,12 @@ def error_envelope(
         assert body["requestId"] == response.headers["x-request-id"][0], body
 
 
-def documented_response_schema(case: schemathesis.Case, status_code: int) -> Any:
-    """The JSON schema the document gives this operation's answer, with the components its
-    references point into, or None when it documents none."""
-    operation = DOCUMENT["paths"][case.operation.path][case.operation.method.lower()]
-    response = operation["responses"].get(str(status_code), {})
-    schema = response.get("content", {}).get("application/json", {}).get("schema")
-    if schema is None:
-        return None
-    return {"allOf": [schema], "components": DOCUMENT["components"]}
-
-
-def response_matches_schema(
-    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case
-) -> bool | None:
-    """Schemathesis' `response_schema_conformance`, and where schemathesis cannot read a
-    valid OpenAPI 3.1 response schema, the same check done by hand.
-
-    Schemathesis 4.32 rewrites a 3.1 tuple (`prefixItems`, e.g. `Restaurant.serviceHours`)
-    into draft-4 `items: [...]` and then rejects its own rewrite as an invalid schema object
-    (schemathesis#3842, #4099). The document is checked against the 2020-12 meta-schema
-    first, so a truly invalid schema still fails.
-    """
-    try:
-        return response_schema_conformance(ctx, response, case)
-    except InvalidSchema:
-        schema = documented_response_schema(case, response.status_code)
-        if schema is None:
-            raise
-        # Building the validator checks the schema against the 2020-12 meta-schema.
-        validator = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
-        errors = [
-            f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(response.json())
-        ]
-        assert not errors, f"{case.operation.label} {response.status_code}: {errors}"
-        return None
-
-
 CHECKS = [
     not_a_server_error,
     error_envelope,
     status_code_conformance,
     content_type_conformance,
-    response_matches_schema,
+    response_schema_conformance,
 ]
 
 

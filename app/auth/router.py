@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from app.auth import schemas, service
 from app.auth.rate_limit import AuthLimiter
-from app.core.errors import ValidationFailed
 from app.core.openapi import API_PREFIX, errors
-from app.core.text import holds_unclean_text, text_error_detail
+from app.core.vocabulary import ErrorCode
 from app.db.session import UnitOfWorkRoute
 from app.deps import Scope, SettingsDep, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
@@ -25,24 +23,7 @@ async def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _password_form(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-) -> OAuth2PasswordRequestForm:
-    """FastAPI's OAuth2 form under the text rule that InputModel gives JSON bodies (the form's
-    fields are plain strings, and the username reaches the database)."""
-    problems = [
-        # The form field `scope` is kept split, as `scopes`.
-        text_error_detail(["body", "scope" if name == "scopes" else name])
-        for name, value in vars(form).items()
-        if holds_unclean_text(value)
-    ]
-    if problems:
-        raise ValidationFailed(problems)
-    return form
-
-
 Client = Annotated[str, Depends(_client)]
-PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends(_password_form)]
 
 
 @router.post(
@@ -50,7 +31,7 @@ PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends(_password_form)]
     operation_id="register",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AuthSession,
-    responses=errors(409, 429),
+    responses=errors(429, conflicts=(ErrorCode.DUPLICATE,)),
 )
 async def register(
     data: schemas.RegisterRequest,
@@ -88,7 +69,7 @@ async def login(
     responses=errors(401, 429),
 )
 async def token(
-    form: PasswordForm,
+    form: Annotated[schemas.TokenForm, Form()],
     uow: UnitOfWorkDep,
     settings: SettingsDep,
     limiter: AuthLimiter,
@@ -139,6 +120,7 @@ async def logout(data: schemas.RefreshRequest, uow: UnitOfWorkDep, scope: Scope)
 
 @auth_required.get("/me", operation_id="getMe", response_model=schemas.Me, responses=errors(401))
 async def me(uow: UnitOfWorkDep, scope: Scope) -> schemas.Me:
+    """The signed-in staff member and their restaurant."""
     return schemas.Me(
         user=await get_user(uow, scope, scope.user_id), restaurant=await get_restaurant(uow, scope)
     )

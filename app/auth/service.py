@@ -21,6 +21,7 @@ from app.core.security import (
     new_refresh_token,
     verify_password,
 )
+from app.core.vocabulary import Role
 from app.db.repository import load
 from app.db.session import UnitOfWork
 from app.db.tenancy import CROSS_TENANT, RestaurantScope, _make_scope, bind_scope
@@ -62,7 +63,7 @@ async def register(uow: UnitOfWork, data: RegisterRequest, settings: Settings) -
         email=data.email,
         password_hash=password_hash,
         full_name=data.full_name,
-        role="owner",
+        role=Role.OWNER,
     )
     session.add(user)
     try:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.batch import schemas, service
 from app.core.errors import PayloadTooLarge, ValidationFailed
-from app.core.openapi import API_PREFIX, errors
+from app.core.openapi import API_PREFIX, SEATING, errors
+from app.core.vocabulary import ErrorCode
 from app.db.session import Handler
 from app.deps import Scope, UnitOfWorkDep
 from app.idempotency.route import IdempotentRoute
@@ -59,15 +60,44 @@ class BatchRoute(IdempotentRoute):
 
 router = APIRouter(prefix=f"{API_PREFIX}/batch", tags=["batch"], route_class=BatchRoute)
 
+EXAMPLES = {
+    "small": {
+        "summary": "Clean a table, seat a guest there, add and remove guests",
+        "value": {
+            "tables": [{"op": "update", "id": 5, "status": "available"}],
+            "guests": [
+                {"op": "update", "id": 12, "tableId": 5, "version": 3},
+                {"op": "create", "clientId": "tmp-1", "name": "Ana", "partySize": 4},
+                {"op": "delete", "id": 9},
+            ],
+            "reservations": [],
+        },
+    },
+}
+
 
 @router.post(
     "/update",
     operation_id="batchUpdate",
     response_model=schemas.BatchResponse,
-    responses=errors(401, 403, 404, 409, 412, 413),
+    responses=errors(
+        401,
+        403,
+        404,
+        413,
+        conflicts=(
+            *SEATING,
+            ErrorCode.RESERVATION_CONFLICT,
+            ErrorCode.VERSION_CONFLICT,
+            ErrorCode.DUPLICATE,
+        ),
+    ),
 )
 async def batch_update(
-    request: Request, data: schemas.BatchRequest, uow: UnitOfWorkDep, scope: Scope
+    request: Request,
+    data: Annotated[schemas.BatchRequest, Body(openapi_examples=EXAMPLES)],
+    uow: UnitOfWorkDep,
+    scope: Scope,
 ) -> Response:
     """Every item is validated before any is applied (a 422 names the item); then `tables`,
     `guests` and `reservations` are applied in that order, each in list order, with exactly

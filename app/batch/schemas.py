@@ -3,21 +3,25 @@ endpoints' bodies plus ``op``, ``id``, ``version`` and ``clientId``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     Tag,
     create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
-from app.core.schemas import InputModel, OutputModel, PatchModel
+from app.core.schemas import InputModel, Named, OutputModel, PatchModel
 from app.core.text import is_clean
+from app.core.vocabulary import BatchOp
 from app.dashboard.schemas import DeletedIds
 from app.guests.schemas import GuestCreate, GuestUpdate, MinimalGuest
 from app.reservations.schemas import MinimalReservation, ReservationCreate, ReservationUpdate
@@ -32,8 +36,9 @@ TOO_LARGE = "batch_too_large"
 ITEM_FIELDS = frozenset({"op", "id", "version", "client_id"})
 
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-Version = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Op = Literal["create", "update", "delete"]
+# Within what a JSON number holds exactly (a client may parse it as a double); a row's version
+# grows by one per change and never comes near it.
+Version = Annotated[int, Field(ge=1, le=2**53 - 1)]
 ENTITY_NAMES = frozenset({"tables", "guests", "reservations"})
 
 
@@ -44,6 +49,43 @@ def _op_of(item: Any) -> str | None:
     # An item's own text rule refuses such an `op`, at `op`, as bad text anywhere else is; as
     # a tag the union does not know, it would be echoed in the error message.
     return op if is_clean(op) else "update"
+
+
+def _op_required(model: type[BaseModel]) -> None:
+    """List `op` among the required properties of ``model``'s JSON schema.
+
+    API.md reads an item without `op` as an update, and the server still does; a generated
+    client always sends it, and a discriminator (below) is a required property."""
+    inherited = model.model_config.get("json_schema_extra")
+
+    def extra(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+        if callable(inherited):
+            inherited(schema, cls)  # type: ignore[call-arg]
+        schema["properties"]["op"]["description"] = "An item without `op` is an update too."
+        schema["required"] = ["op", *(n for n in schema.get("required", ()) if n != "op")]
+
+    model.model_config["json_schema_extra"] = extra
+
+
+@dataclass(frozen=True)
+class _OpMapping:
+    """The JSON schema of an item union: its `oneOf` with a discriminator that maps each `op`
+    to its item schema, which generators need to decode the right type (the union itself is
+    told apart by ``_op_of``, which pydantic cannot describe)."""
+
+    ops: tuple[str, ...]
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        union = handler.resolve_ref_schema(json_schema)
+        refs = [member["$ref"] for member in union["oneOf"]]
+        union["discriminator"] = {
+            "propertyName": "op",
+            "mapping": dict(zip(self.ops, refs, strict=True)),
+        }
+        return json_schema
 
 
 def _items(name: str, create: type[InputModel], update: type[PatchModel]) -> Any:
@@ -67,6 +109,7 @@ def _items(name: str, create: type[InputModel], update: type[PatchModel]) -> Any
             Field(default=None, description="409 `version_conflict` unless the row has it."),
         ),
     )
+    _op_required(updated)
     deleted = create_model(
         f"{name}DeleteItem",
         __base__=InputModel,
@@ -79,6 +122,8 @@ def _items(name: str, create: type[InputModel], update: type[PatchModel]) -> Any
         | Annotated[updated, Tag("update")]
         | Annotated[deleted, Tag("delete")],
         Discriminator(_op_of),
+        _OpMapping(("create", "update", "delete")),
+        Named(f"{name}Item", "One item of a batch: what `op` names is done to its row."),
     ]
 
 
@@ -116,7 +161,7 @@ class ItemResult(OutputModel):
     index: int
     id: int
     client_id: str | None
-    op: Op
+    op: BatchOp
 
 
 class BatchResults(OutputModel):

@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.schemas import OutputModel, never_null, untitled_properties
+from app.core.vocabulary import ErrorCode
 
 logger = logging.getLogger("qtable.errors")
 
@@ -20,7 +23,7 @@ class AppError(Exception):
     """A failure the client can act on; rendered as the API.md error envelope."""
 
     status_code = 400
-    code = "bad_request"
+    code: ErrorCode = ErrorCode.BAD_REQUEST
     message = "Bad request"
     headers: dict[str, str] | None = None
     # When true, the unit of work commits what was flushed before the error was raised
@@ -42,87 +45,91 @@ class AppError(Exception):
 
 
 class BadRequest(AppError):
-    status_code, code, message = 400, "bad_request", "Bad request"
+    status_code, code, message = 400, ErrorCode.BAD_REQUEST, "Bad request"
 
 
 class Unauthorized(AppError):
-    status_code, code, message = 401, "unauthorized", "Not authenticated"
+    status_code, code, message = 401, ErrorCode.UNAUTHORIZED, "Not authenticated"
     headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
-    status_code, code, message = 403, "forbidden", "Your role may not do this"
+    status_code, code, message = 403, ErrorCode.FORBIDDEN, "Your role may not do this"
 
 
 class NotFound(AppError):
-    status_code, code, message = 404, "not_found", "Not found"
+    status_code, code, message = 404, ErrorCode.NOT_FOUND, "Not found"
 
 
 class MethodNotAllowed(AppError):
-    status_code, code, message = 405, "method_not_allowed", "Method not allowed"
+    status_code, code, message = 405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed"
 
 
 class Conflict(AppError):
-    status_code, code, message = 409, "conflict", "Conflict"
+    status_code, code, message = 409, ErrorCode.CONFLICT, "Conflict"
 
 
 class Duplicate(Conflict):
-    code, message = "duplicate", "Already exists"
+    code, message = ErrorCode.DUPLICATE, "Already exists"
 
 
 class TableOccupied(Conflict):
-    code, message = "table_occupied", "Table is occupied"
+    code, message = ErrorCode.TABLE_OCCUPIED, "Table is occupied"
 
 
 class TableUnavailable(Conflict):
-    code, message = "table_unavailable", "Table is out of service"
+    code, message = ErrorCode.TABLE_UNAVAILABLE, "Table is out of service"
 
 
 class InvalidTransition(Conflict):
-    code, message = "invalid_transition", "That status change is not allowed"
+    code, message = ErrorCode.INVALID_TRANSITION, "That status change is not allowed"
 
 
 class CapacityExceeded(Conflict):
-    code, message = "capacity_exceeded", "Party is larger than the table"
+    code, message = ErrorCode.CAPACITY_EXCEEDED, "Party is larger than the table"
 
 
 class ReservationConflict(Conflict):
-    code, message = "reservation_conflict", "The table is already reserved at that time"
+    code, message = ErrorCode.RESERVATION_CONFLICT, "The table is already reserved at that time"
 
 
 class VersionConflict(Conflict):
-    code, message = "version_conflict", "The row changed since you read it"
+    code, message = ErrorCode.VERSION_CONFLICT, "The row changed since you read it"
 
 
 class PreconditionFailed(AppError):
-    status_code, code, message = 412, "precondition_failed", "If-Match does not match the version"
+    status_code, code, message = (
+        412,
+        ErrorCode.PRECONDITION_FAILED,
+        "If-Match does not match the version",
+    )
 
 
 class PayloadTooLarge(AppError):
-    status_code, code, message = 413, "payload_too_large", "Request body is too large"
+    status_code, code, message = 413, ErrorCode.PAYLOAD_TOO_LARGE, "Request body is too large"
 
 
 class ValidationFailed(AppError):
-    status_code, code, message = 422, "validation_error", "The request is not valid"
+    status_code, code, message = 422, ErrorCode.VALIDATION_ERROR, "The request is not valid"
 
     def __init__(self, errors: list[dict[str, Any]], message: str | None = None) -> None:
         super().__init__(message, details={"errors": errors})
 
 
 class IdempotencyKeyReused(AppError):
-    status_code, code = 422, "idempotency_key_reused"
+    status_code, code = 422, ErrorCode.IDEMPOTENCY_KEY_REUSED
     message = "This Idempotency-Key was already used for a different request"
 
 
 class RateLimited(AppError):
-    status_code, code, message = 429, "rate_limited", "Too many attempts; try again later"
+    status_code, code, message = 429, ErrorCode.RATE_LIMITED, "Too many attempts; try again later"
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(headers={"Retry-After": str(max(1, retry_after))})
 
 
 class Unavailable(AppError):
-    status_code, code, message = 503, "unavailable", "The service is busy; retry shortly"
+    status_code, code, message = 503, ErrorCode.UNAVAILABLE, "The service is busy; retry shortly"
     headers = {"Retry-After": "1"}
 
 
@@ -134,17 +141,76 @@ def field_error(loc: list[str | int], msg: str) -> ValidationFailed:
 # ----- wire schema ---------------------------------------------------------------------------
 
 
-class ErrorBody(BaseModel):
-    code: str = Field(examples=["table_occupied"])
+def _keys_that_may_be_absent(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    # Each key is there only where it applies, and never null.
+    untitled_properties(schema, model)
+    schema.pop("required", None)
+    for prop in schema.get("properties", {}).values():
+        never_null(prop)
+
+
+def _name_or_index(schema: dict[str, Any]) -> None:
+    # A step is a string or an integer, never both: as `oneOf`, Swift's generator makes it an
+    # enum of the two; an `anyOf` of two plain types comes out as an empty struct.
+    schema["items"] = {"oneOf": schema["items"].pop("anyOf")}
+
+
+class FieldError(OutputModel):
+    """One field a request got wrong."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then the names and list "
+        'indexes down to the field (`["body", "guests", 3, "partySize"]`).',
+        json_schema_extra=_name_or_index,
+    )
+    msg: str = Field(description="What is wrong, for a person.")
+    type: str = Field(description="What is wrong, for a program (`missing`, `int_type`...).")
+
+
+class ErrorDetails(OutputModel):
+    """More about an error; each key only where its code gives it."""
+
+    model_config = ConfigDict(json_schema_extra=_keys_that_may_be_absent)
+
+    errors: list[FieldError] | None = Field(
+        default=None, description="`validation_error`, `bad_request`: each field at fault."
+    )
+    entity: str | None = Field(
+        default=None,
+        description="A failing batch item's list: `tables`, `guests` or `reservations`.",
+    )
+    index: int | None = Field(default=None, description="A failing batch item's index, from 0.")
+    table_id: int | None = Field(default=None, description="The table a conflict is about.")
+    current_guest_id: int | None = Field(default=None, description="The guest at that table.")
+    party_size: int | None = Field(default=None, description="`capacity_exceeded`: the party.")
+    capacity: int | None = Field(default=None, description="`capacity_exceeded`: the table's.")
+    conflicting_reservation_id: int | None = Field(
+        default=None, description="`reservation_conflict`: the reservation holding the table."
+    )
+    current_version: int | None = Field(
+        default=None,
+        description="`precondition_failed`, `version_conflict`: the row's version now.",
+    )
+    from_: str | None = Field(
+        default=None, alias="from", description="`invalid_transition`: the current status."
+    )
+    to: str | None = Field(default=None, description="`invalid_transition`: the status asked.")
+    field: str | None = Field(default=None, description="`duplicate`: the field already taken.")
+
+
+class ErrorBody(OutputModel):
+    code: ErrorCode
     message: str = Field(examples=["Table 12 is occupied by guest 40"])
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: ErrorDetails
 
 
-class ErrorResponse(BaseModel):
+# Not `ErrorResponse`: openapi-generator's Swift client has a type of that name and renames a
+# schema that takes it.
+class ApiError(OutputModel):
     """The envelope every 4xx and 5xx answer carries."""
 
     error: ErrorBody
-    requestId: str | None = None
+    request_id: str = Field(description="The answer's `X-Request-ID`: quote it when reporting.")
 
 
 def request_id_of(request: Request) -> str | None:
@@ -154,7 +220,7 @@ def request_id_of(request: Request) -> str | None:
 def envelope(
     request: Request,
     status_code: int,
-    code: str,
+    code: ErrorCode,
     message: str,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
@@ -167,17 +233,17 @@ def envelope(
 
 
 _STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "unavailable",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
 }
 
 
@@ -204,17 +270,18 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     errors = _validation_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
         return envelope(
-            request, 400, "bad_request", "The body is not valid JSON", {"errors": errors}
+            request, 400, ErrorCode.BAD_REQUEST, "The body is not valid JSON", {"errors": errors}
         )
     return envelope(
-        request, 422, "validation_error", "The request is not valid", {"errors": errors}
+        request, 422, ErrorCode.VALIDATION_ERROR, "The request is not valid", {"errors": errors}
     )
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(
-        exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request"
+        exc.status_code,
+        ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.BAD_REQUEST,
     )
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return envelope(
@@ -262,10 +329,10 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     if is_database_unavailable(exc):
         log_database_unavailable(exc, request_id_of(request))
         return envelope(
-            request, 503, "unavailable", Unavailable.message, None, {"Retry-After": "1"}
+            request, 503, ErrorCode.UNAVAILABLE, Unavailable.message, None, {"Retry-After": "1"}
         )
     logger.exception("unhandled error", extra={"request_id": request_id_of(request)})
-    return envelope(request, 500, "internal_error", "Internal server error")
+    return envelope(request, 500, ErrorCode.INTERNAL_ERROR, "Internal server error")
 
 
 async def stale_row_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -286,7 +353,10 @@ async def integrity_error_handler(request: Request, exc: Exception) -> JSONRespo
         extra={"request_id": request_id_of(request)},
     )
     return envelope(
-        request, 409, "conflict", "The change conflicts with another change made at the same time"
+        request,
+        409,
+        ErrorCode.CONFLICT,
+        "The change conflicts with another change made at the same time",
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from app.core.errors import field_error
+from app.core.schemas import never_null
 from app.core.text import is_clean
 from app.core.timeutil import epoch_micros, from_epoch_micros
 
@@ -23,6 +24,7 @@ CursorQuery = Annotated[
     Query(
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="Opaque cursor from a previous page's `nextCursor`.",
+        json_schema_extra=never_null,
     ),
 ]
 

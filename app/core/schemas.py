@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
+from enum import StrEnum
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +29,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     Strict,
     StringConstraints,
     ValidationInfo,
@@ -23,7 +38,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from app.core.text import holds_unclean_text, text_error
 
@@ -32,12 +48,78 @@ T = TypeVar("T")
 TextCheck = Callable[[Any], bool]
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """``Annotated`` metadata that makes a type a named schema of the OpenAPI document, which
+    every use refers to: generators name a type written out where it is used after its place
+    (`BatchRequestGuestsInner`)."""
+
+    name: str
+    description: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        # A core schema with a ref is a definition of its own in the JSON schema.
+        cast(dict[str, Any], schema)["ref"] = self.name
+        return schema
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        handler.resolve_ref_schema(json_schema)["description"] = self.description
+        return json_schema
+
+
+def untitled_properties(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A model's JSON schema without the titles pydantic makes up from field names ("Party
+    Size"): client generators name inline types after titles, and the schema's own name and
+    each property's name already say it."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
+def never_null(schema: dict[str, Any]) -> None:
+    """The JSON schema of a value that may be left out but never sent as null (its Python
+    default, None, stands for "not given"): the schema without its null branch."""
+    members = schema.get("anyOf")
+    if members is None or {"type": "null"} not in members:
+        return
+    rest = [member for member in members if member != {"type": "null"}]
+    del schema["anyOf"]
+    if len(rest) == 1:
+        # The field's own keys (description, default, examples) beside the type's.
+        merged = {**rest[0], **schema}
+        schema.clear()
+        schema.update(merged)
+    else:
+        schema["anyOf"] = rest
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+def input_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A request body's JSON schema: untitled properties, and a field's default said in its
+    description rather than as `default`, which some generators (openapi-typescript) read as
+    "always present" and so make the field required in what a client sends."""
+    untitled_properties(schema, model)
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop:
+            said = f"Default: `{json.dumps(prop.pop('default'))}`."
+            prop["description"] = f"{prop['description']} {said}" if "description" in prop else said
+
+
 class OutputModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         from_attributes=True,
         serialize_by_alias=True,
+        # An answer always holds every field, defaults included: a client may rely on each.
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=untitled_properties,
     )
 
 
@@ -62,6 +144,7 @@ class InputModel(BaseModel):
         extra="forbid",
         str_strip_whitespace=False,
         strict=True,
+        json_schema_extra=input_schema,
     )
     # Per field holding nested input models: where bad text can sit outside them.
     _nested_text_checks: ClassVar[dict[str, TextCheck]] = {}
@@ -165,10 +248,22 @@ def _each_entry(entry: TextCheck) -> TextCheck:
     return check
 
 
+def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A partial update's JSON schema says what its validation does: every field optional,
+    and null allowed only where ``nullable`` gives it a meaning."""
+    input_schema(schema, model)
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    names = {field.alias or name: name for name, field in model.model_fields.items()}
+    for key, prop in schema.get("properties", {}).items():
+        if names.get(key, key) not in nullable:
+            never_null(prop)
+
+
 class PatchModel(InputModel):
     """A partial update: omitted fields stay as they are; null is refused unless the field
-    may be null (listed in ``nullable``)."""
+    may be null (listed in ``nullable``), and the JSON schema says so."""
 
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
     nullable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
@@ -183,10 +278,26 @@ class PatchModel(InputModel):
 
 
 class Page(OutputModel, Generic[T]):
+    """A page of a list; each list's own subclass gives it its name in the document (a
+    generic's name, ``Page[Guest]``, reads badly in every generated client)."""
+
     items: list[T]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+
+
+def only(*allowed: StrEnum) -> AfterValidator:
+    """Of a vocabulary, only these words here; the field still shows the whole vocabulary (one
+    enum per concept in the document) and says in its description which words it takes."""
+    expected = ", ".join(f"'{word.value}'" for word in allowed[:-1]) + f" or '{allowed[-1].value}'"
+
+    def check(value: StrEnum) -> StrEnum:
+        if value not in allowed:
+            raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return AfterValidator(check)
 
 
 def _not_blank(value: str) -> str:

@@ -6,8 +6,8 @@ page written from its row tuples by an encoder generated once per (schema, colum
 data (``tests/core/test_wire.py`` holds the two side by side): field order and camelCase names
 from the schema, timestamps as ``2026-11-27T18:30:00.123456Z`` (no fraction when it is zero),
 floats spelled by pydantic itself. Only flat fields are supported: integers, strings, string
-literals, booleans, floats and timestamps, each optionally null; a schema with anything else
-is refused when its encoder is built, not when a row is written.
+literals and string enums, booleans, floats and timestamps, each optionally null; a schema with
+anything else is refused when its encoder is built, not when a row is written.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
@@ -65,6 +66,9 @@ def _kind(annotation: Any) -> tuple[str, bool]:
         annotation = typing.get_args(annotation)[0]
         origin = typing.get_origin(annotation)
     if origin is Literal and all(isinstance(a, str) for a in typing.get_args(annotation)):
+        return "text", nullable
+    # A vocabulary's member is its value: a row holds the plain string, written as it is.
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
         return "text", nullable
     for kind, python in (("boolean", bool), ("integer", int), ("number", float)):
         if annotation is python:

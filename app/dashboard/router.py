@@ -9,6 +9,7 @@ from pydantic import BeforeValidator
 
 from app.core.errors import field_error
 from app.core.openapi import API_PREFIX, errors
+from app.core.schemas import never_null
 from app.core.text import Text
 from app.dashboard import schemas, service
 from app.db.session import Handler, UnitOfWorkRoute, unit_of_work_of
@@ -66,6 +67,18 @@ router = APIRouter(prefix=f"{API_PREFIX}/dashboard", tags=["dashboard"], route_c
 
 
 StrictBooleanQuery = Annotated[bool, BeforeValidator(_strict_boolean)]
+CACHE_HEADERS = {
+    "ETag": {
+        "description": "Of the cursor and the query, not of `serverTime`: send it back in "
+        "`If-None-Match` on the same URL for a 304 while nothing changed.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`private, no-cache`: keep the answer, but ask again (with "
+        "`If-None-Match`) before using it.",
+        "schema": {"type": "string"},
+    },
+}
 
 
 @router.get(
@@ -74,7 +87,11 @@ StrictBooleanQuery = Annotated[bool, BeforeValidator(_strict_boolean)]
     response_model=schemas.DashboardData,
     responses={
         **errors(401),
-        304: {"description": "Nothing changed since the `ETag` sent in `If-None-Match`."},
+        200: {"headers": CACHE_HEADERS},
+        304: {
+            "description": "Nothing changed since the `ETag` sent in `If-None-Match`; no body.",
+            "headers": CACHE_HEADERS,
+        },
     },
 )
 async def dashboard_data(
@@ -88,16 +105,24 @@ async def dashboard_data(
             "cursor that cannot be served (too old, malformed, of another restaurant or "
             "database, or of another day of the restaurant: issued before its local midnight "
             "or before a time zone change that moved its day) gives a full sync, never an "
-            "error."
+            "error.",
+            json_schema_extra=never_null,
         ),
     ] = None,
     minimal: Annotated[
         StrictBooleanQuery,
-        Query(description="Minimal rows (`MinimalGuest`, `MinimalTable`, `MinimalReservation`)."),
+        Query(
+            description="true: a `MinimalDashboard`, whose rows are `MinimalGuest`, "
+            "`MinimalTable` and `MinimalReservation`; false: a `Dashboard` of full rows. The "
+            "answer's `rows` (`minimal` or `full`) says which it is."
+        ),
     ] = False,
     if_none_match: Annotated[
         str | None,
-        Header(description="An earlier answer's `ETag`: 304 with no body while nothing changed."),
+        Header(
+            description="An earlier answer's `ETag`: 304 with no body while nothing changed.",
+            json_schema_extra=never_null,
+        ),
     ] = None,
 ) -> Response:
     """The whole floor (`fullSync: true`) or, with `since`, exactly the rows changed by the

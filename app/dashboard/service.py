@@ -163,9 +163,10 @@ async def dashboard(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
+    # `rows` tells a client's decoder which of the two answer types this is (schemas.py).
     head = (
-        f'{{"cursor":"{cursor}","fullSync":{"false" if servable else "true"},'
-        f'"serverTime":{timestamp(now)}'
+        f'{{"rows":"{"minimal" if minimal else "full"}","cursor":"{cursor}",'
+        f'"fullSync":{"false" if servable else "true"},"serverTime":{timestamp(now)}'
     )
     if servable:
         assert after is not None

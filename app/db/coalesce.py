@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.core.vocabulary import GuestStatus, TableStatus
 from app.db import repository, rows
 from app.db.base import utcnow
 from app.db.session import UnitOfWork, record_change
@@ -38,9 +39,9 @@ _SEEN = "qtable_coalesce_seen"
 
 # The unique column of each model whose value moves between rows, and the state a row takes
 # while it lets go of it (allowed by the model's CHECK constraint).
-_UNIQUE = {
-    Guest: ("table_id", {"table_id": None, "status": "waiting"}),
-    DiningTable: ("current_guest_id", {"current_guest_id": None, "status": "available"}),
+_UNIQUE: dict[type[Any], tuple[str, dict[str, Any]]] = {
+    Guest: ("table_id", {"table_id": None, "status": GuestStatus.WAITING}),
+    DiningTable: ("current_guest_id", {"current_guest_id": None, "status": TableStatus.AVAILABLE}),
 }
 
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.core.errors import AppError
+from app.core.openapi import DocumentedRoute
 from app.db import locks
 from app.db.engine import write_engine
 from app.db.revision import CHANGES_KEY, COMMITTED_KEY  # its hooks take the revision
@@ -270,7 +270,7 @@ def _drop_changes(session: Session, previous: Any) -> None:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class UnitOfWorkRoute(APIRoute):
+class UnitOfWorkRoute(DocumentedRoute):
     """A route whose request has one unit of work: made before the dependencies run,
     committed when the handler succeeds and rolled back on any error, before the response
     is sent.

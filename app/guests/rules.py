@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from app.core.errors import InvalidTransition
+from app.core.vocabulary import GuestStatus as G
 
 # API.md: anything not listed here is 409 invalid_transition.
-GUEST_TRANSITIONS: dict[str, frozenset[str]] = {
-    "waiting": frozenset({"notified", "seated", "left", "no_show", "cancelled"}),
-    "notified": frozenset({"seated", "left", "no_show", "cancelled", "waiting"}),
-    "seated": frozenset({"completed", "waiting"}),
-    "completed": frozenset(),
-    "left": frozenset(),
-    "no_show": frozenset(),
-    "cancelled": frozenset(),
+GUEST_TRANSITIONS: dict[G, frozenset[G]] = {
+    G.WAITING: frozenset({G.NOTIFIED, G.SEATED, G.LEFT, G.NO_SHOW, G.CANCELLED}),
+    G.NOTIFIED: frozenset({G.SEATED, G.LEFT, G.NO_SHOW, G.CANCELLED, G.WAITING}),
+    G.SEATED: frozenset({G.COMPLETED, G.WAITING}),
+    G.COMPLETED: frozenset(),
+    G.LEFT: frozenset(),
+    G.NO_SHOW: frozenset(),
+    G.CANCELLED: frozenset(),
 }
 FINAL_GUEST_STATUSES = frozenset(s for s, moves in GUEST_TRANSITIONS.items() if not moves)
 
 
 def can_move(current: str, target: str) -> bool:
-    return target in GUEST_TRANSITIONS[current]
+    return target in GUEST_TRANSITIONS[G(current)]
 
 
 def check_move(guest_id: int, current: str, target: str) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
-from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone
+from app.core.schemas import InputModel, Name, Notes, OutputModel, Page, PatchModel, Phone
+from app.core.vocabulary import GuestStatus
 
-GuestStatus = Literal["waiting", "notified", "seated", "completed", "left", "no_show", "cancelled"]
 PartySize = Annotated[int, Field(ge=1, le=50)]
 QuotedWait = Annotated[int, Field(ge=0, le=600)]
 
@@ -33,6 +33,10 @@ class Guest(MinimalGuest):
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class GuestPage(Page[Guest]):
+    """Guests by `arrivedAt`, then `id`."""
 
 
 class GuestCreate(InputModel):

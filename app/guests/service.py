@@ -18,6 +18,7 @@ from app.core.errors import (
     TableUnavailable,
     field_error,
 )
+from app.core.vocabulary import GuestStatus, ReservationStatus, TableStatus
 from app.db.locks import AFTER_LEAVE_KEY, take_restaurant_lock
 from app.db.repository import (
     JSONBody,
@@ -121,7 +122,7 @@ def check_seatable(
     guest: Guest, table: DiningTable, party_size: int, allow_over_capacity: bool
 ) -> None:
     """The seating rules after the lifecycle check, in API.md's order."""
-    if table.status == "out_of_service":
+    if table.status == TableStatus.OUT_OF_SERVICE:
         raise TableUnavailable(
             f"Table {table.table_number} is out of service", details={"tableId": table.id}
         )
@@ -151,7 +152,7 @@ async def seat_at(
     """Seat ``guest`` at ``table`` (or move it there), keeping both sides of the invariant.
 
     Rows must be locked already (see ``_lock_guest_and_tables``)."""
-    rules.check_move(guest.id, guest.status, "seated")
+    rules.check_move(guest.id, guest.status, GuestStatus.SEATED)
     if guest.table_id == table.id:
         if party_size != guest.party_size:  # already here, but the party grew or shrank
             check_seatable(guest, table, party_size, allow_over_capacity)
@@ -163,9 +164,9 @@ async def seat_at(
         await flush(uow)
     else:
         guest.seated_at = _now()
-    guest.status = "seated"
+    guest.status = GuestStatus.SEATED
     guest.table_id = table.id
-    table.status = "occupied"
+    table.status = TableStatus.OCCUPIED
     table.current_guest_id = guest.id
     await flush(uow)
 
@@ -173,8 +174,8 @@ async def seat_at(
 def unseat(guest: Guest, tables: dict[int, DiningTable]) -> None:
     """Seated by mistake: back to waiting, and the table is available at once."""
     if guest.table_id is not None:
-        free_table(tables[guest.table_id], "available")
-    guest.status = "waiting"
+        free_table(tables[guest.table_id], TableStatus.AVAILABLE)
+    guest.status = GuestStatus.WAITING
     guest.table_id = None
     guest.seated_at = None
 
@@ -185,7 +186,7 @@ async def complete(
     """The party leaves: table freed, a checked-in reservation completed with it."""
     if guest.table_id is not None:
         free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
-    guest.status = "completed"
+    guest.status = GuestStatus.COMPLETED
     guest.table_id = None
     guest.completed_at = _now()
     await finish_reservation(uow, scope, guest)
@@ -196,8 +197,8 @@ async def finish_reservation(uow: UnitOfWork, scope: RestaurantScope, guest: Gue
     deleted): ``completed`` is its only next status, and it stops holding its table."""
     if guest.reservation_id is not None:
         reservation = await load(uow, scope, Reservation, guest.reservation_id, lock=True)
-        if reservation.status == "checked_in":
-            reservation.status = "completed"
+        if reservation.status == ReservationStatus.CHECKED_IN:
+            reservation.status = ReservationStatus.COMPLETED
 
 
 # ----- writes ----------------------------------------------------------------------------
@@ -213,7 +214,7 @@ async def create_guest(
     guest = Guest(
         restaurant_id=scope.restaurant_id,
         arrived_at=_now(),
-        status="waiting",
+        status=GuestStatus.WAITING,
         reservation_id=reservation_id,
         **data.model_dump(),
     )
@@ -235,13 +236,13 @@ async def update_guest(
     allow_over_capacity = bool(changes.pop("allow_over_capacity", False))
     names_table = "table_id" in changes
     target_table: int | None = changes.pop("table_id", None)
-    target_status: str | None = changes.pop("status", None)
+    target_status: GuestStatus | None = changes.pop("status", None)
     guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, {target_table})
     check_version(guest, if_match)
     party_size = changes.get("party_size", guest.party_size)
 
     if target_table is not None:
-        if target_status not in (None, "seated"):
+        if target_status not in (None, GuestStatus.SEATED):
             raise field_error(
                 ["body", "status"], "status must be seated (or absent) when tableId names a table"
             )
@@ -254,25 +255,30 @@ async def update_guest(
             party_size=party_size,
             allow_over_capacity=allow_over_capacity,
         )
-    elif names_table and guest.status == "seated" and target_status != "completed":
+    elif (
+        names_table
+        and guest.status == GuestStatus.SEATED
+        and target_status != GuestStatus.COMPLETED
+    ):
         # tableId: null while seated (optionally with status waiting) unseats.
-        rules.check_move(guest.id, guest.status, target_status or "waiting")
-        if target_status == "seated":  # tableId: null says there is no table to be seated at
+        rules.check_move(guest.id, guest.status, target_status or GuestStatus.WAITING)
+        # tableId: null says there is no table to be seated at.
+        if target_status == GuestStatus.SEATED:
             raise field_error(["body", "tableId"], "seating a guest needs a tableId")
         unseat(guest, tables)
     elif target_status is not None and target_status != guest.status:
         rules.check_move(guest.id, guest.status, target_status)
-        if target_status == "seated":
+        if target_status == GuestStatus.SEATED:
             raise field_error(["body", "tableId"], "seating a guest needs a tableId")
-        if target_status == "completed":
+        if target_status == GuestStatus.COMPLETED:
             await complete(uow, scope, guest, tables)
-        elif guest.status == "seated":  # seated -> waiting
+        elif guest.status == GuestStatus.SEATED:  # seated -> waiting
             unseat(guest, tables)
         else:
             guest.status = target_status
             if target_status in rules.FINAL_GUEST_STATUSES:
                 await finish_reservation(uow, scope, guest)
-    elif guest.status == "seated" and party_size != guest.party_size:
+    elif guest.status == GuestStatus.SEATED and party_size != guest.party_size:
         assert guest.table_id is not None  # seated guests always have a table
         check_seatable(guest, tables[guest.table_id], party_size, allow_over_capacity)
 
@@ -305,8 +311,8 @@ async def seat_guest(
 
 async def complete_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> Guest:
     guest, tables = await _lock_guest_and_tables(uow, scope, guest_id, set())
-    rules.check_move(guest.id, guest.status, "completed")
-    if guest.status != "completed":
+    rules.check_move(guest.id, guest.status, GuestStatus.COMPLETED)
+    if guest.status != GuestStatus.COMPLETED:
         await complete(uow, scope, guest, tables)
         await flush(uow)
     return guest
@@ -327,8 +333,8 @@ async def delete_guest(
     ).all()
     for reservation in linked:
         reservation.guest_id = None
-        if reservation.status == "checked_in":  # its party is gone for good
-            reservation.status = "completed"
+        if reservation.status == ReservationStatus.CHECKED_IN:  # its party is gone for good
+            reservation.status = ReservationStatus.COMPLETED
     await flush(uow)
     await uow.session.delete(guest)
     await flush(uow)

@@ -8,6 +8,7 @@ work as the write.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -23,7 +24,8 @@ from app.core.errors import (
     app_error_handler,
     validation_error_handler,
 )
-from app.core.openapi import errors
+from app.core.openapi import add_headers, errors, example_ref, headers
+from app.core.schemas import never_null
 from app.core.text import Text
 from app.db.session import Handler, UnitOfWork, UnitOfWorkRoute, unit_of_work_of
 from app.deps import Scope
@@ -69,6 +71,7 @@ async def idempotency_key(
             "hours; a retry with the same key and request gets it again with "
             "`Idempotent-Replayed: true` and changes nothing; the same key with another "
             "request is 422 `idempotency_key_reused`.",
+            json_schema_extra=never_null,
         ),
     ] = None,
 ) -> None:
@@ -90,12 +93,35 @@ async def idempotency_key(
     raise Replayed(stored.status_code, stored.body)
 
 
+REPLAYED_DOCUMENTED = {
+    REPLAYED_HEADER: {
+        "description": "`true` on the stored first answer to a request sent again with its "
+        "`Idempotency-Key`; absent otherwise.",
+        "schema": {"type": "string", "const": "true"},
+    }
+}
+
+
+def _document_idempotency(responses: dict[int | str, dict[str, Any]], success: int) -> None:
+    """What an Idempotency-Key adds to a POST's answers: any of them but a 5xx may be a
+    replay, a retry while the first request runs is a 409 with `Retry-After`, and the key
+    sent with another request is a 422."""
+    responses.setdefault(success, {})
+    add_headers(responses, REPLAYED_DOCUMENTED, lambda status: status < 500)
+    add_headers(responses, headers("Retry-After"), lambda status: status == 409)
+    for status, name in ((409, "IdempotencyKeyRunning"), (422, "IdempotencyKeyReused")):
+        content = responses[status].setdefault("content", {}).setdefault("application/json", {})
+        content.setdefault("examples", {})[name] = example_ref(name)
+
+
 class IdempotentRoute(UnitOfWorkRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in (kwargs.get("methods") or ()):
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(idempotency_key)]
             # 409 also answers a retry while the first request with its key still runs.
-            kwargs["responses"] = {**errors(409), **(kwargs.get("responses") or {})}
+            responses = copy.deepcopy({**errors(409), **(kwargs.get("responses") or {})})
+            _document_idempotency(responses, kwargs.get("status_code") or 200)
+            kwargs["responses"] = responses
         super().__init__(path, endpoint, **kwargs)
 
     def inside_unit_of_work(self, handler: Handler) -> Handler:

@@ -13,6 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.vocabulary import TableStatus
 from app.db.base import (
     NEVER_REUSE_IDS,
     Base,
@@ -23,7 +24,6 @@ from app.db.base import (
     VersionedMixin,
 )
 
-TABLE_STATUSES = ("available", "reserved", "occupied", "dirty", "out_of_service")
 # Byte order on both databases, so lists page identically on SQLite and PostgreSQL.
 TableNumberType = String(20).with_variant(String(20, collation="C"), "postgresql")
 
@@ -45,10 +45,7 @@ class DiningTable(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
         ),
         CheckConstraint("capacity BETWEEN 1 AND 50", name="capacity"),
         CheckConstraint("min_capacity BETWEEN 1 AND capacity", name="min_capacity"),
-        CheckConstraint(
-            "status IN ('available', 'reserved', 'occupied', 'dirty', 'out_of_service')",
-            name="status",
-        ),
+        CheckConstraint(TableStatus.sql_check("status"), name="status"),
         CheckConstraint(
             "(status = 'occupied' AND current_guest_id IS NOT NULL)"
             " OR (status <> 'occupied' AND current_guest_id IS NULL)",
@@ -63,7 +60,7 @@ class DiningTable(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     capacity: Mapped[int] = mapped_column(Integer)
     min_capacity: Mapped[int] = mapped_column(Integer, default=1)
     section: Mapped[str | None] = mapped_column(String(50), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="available")
+    status: Mapped[str] = mapped_column(String(16), default=TableStatus.AVAILABLE.value)
     current_guest_id: Mapped[int | None] = mapped_column(IdType, default=None)
     pos_x: Mapped[float | None] = mapped_column(Float, default=None)
     pos_y: Mapped[float | None] = mapped_column(Float, default=None)

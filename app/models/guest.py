@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.vocabulary import GuestStatus, sql_in
 from app.db.base import (
     NEVER_REUSE_IDS,
     Base,
@@ -25,9 +26,8 @@ from app.db.base import (
     VersionedMixin,
 )
 
-GUEST_STATUSES = ("waiting", "notified", "seated", "completed", "left", "no_show", "cancelled")
-ACTIVE_GUEST_STATUSES = ("waiting", "notified", "seated")
-ACTIVE_GUESTS_SQL = "status IN ('waiting', 'notified', 'seated')"
+ACTIVE_GUEST_STATUSES = (GuestStatus.WAITING, GuestStatus.NOTIFIED, GuestStatus.SEATED)
+ACTIVE_GUESTS_SQL = sql_in("status", ACTIVE_GUEST_STATUSES)
 
 
 class Guest(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
@@ -45,11 +45,7 @@ class Guest(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
             ["restaurant_id", "reservation_id"], ["reservations.restaurant_id", "reservations.id"]
         ),
         CheckConstraint("party_size BETWEEN 1 AND 50", name="party_size"),
-        CheckConstraint(
-            "status IN ('waiting', 'notified', 'seated', 'completed', 'left', 'no_show',"
-            " 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint(GuestStatus.sql_check("status"), name="status"),
         CheckConstraint(
             "(status = 'seated' AND table_id IS NOT NULL)"
             " OR (status <> 'seated' AND table_id IS NULL)",
@@ -74,7 +70,7 @@ class Guest(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(16), default=None)
     party_size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    status: Mapped[str] = mapped_column(String(16), default=GuestStatus.WAITING.value)
     table_id: Mapped[int | None] = mapped_column(IdType, default=None)
     quoted_wait_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     notes: Mapped[str | None] = mapped_column(String(1000), default=None)

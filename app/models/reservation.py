@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.vocabulary import ReservationStatus
 from app.db.base import (
     NEVER_REUSE_IDS,
     Base,
@@ -24,9 +25,12 @@ from app.db.base import (
     VersionedMixin,
 )
 
-RESERVATION_STATUSES = ("booked", "confirmed", "checked_in", "completed", "cancelled", "no_show")
 # Reservations in these statuses hold their table.
-HOLDING_STATUSES = ("booked", "confirmed", "checked_in")
+HOLDING_STATUSES = (
+    ReservationStatus.BOOKED,
+    ReservationStatus.CONFIRMED,
+    ReservationStatus.CHECKED_IN,
+)
 
 
 class Reservation(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
@@ -51,10 +55,7 @@ class Reservation(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
         ),
         CheckConstraint("party_size BETWEEN 1 AND 50", name="party_size"),
         CheckConstraint("duration_minutes BETWEEN 15 AND 720", name="duration_minutes"),
-        CheckConstraint(
-            "status IN ('booked', 'confirmed', 'checked_in', 'completed', 'cancelled', 'no_show')",
-            name="status",
-        ),
+        CheckConstraint(ReservationStatus.sql_check("status"), name="status"),
         Index("ix_reservations_restaurant_id_starts_at", "restaurant_id", "starts_at"),
         Index(
             "ix_reservations_restaurant_id_status_starts_at", "restaurant_id", "status", "starts_at"
@@ -73,6 +74,6 @@ class Reservation(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     # starts_at + duration, kept by the service so overlap checks are plain comparisons.
     ends_at: Mapped[datetime]
     table_id: Mapped[int | None] = mapped_column(IdType, default=None)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.BOOKED.value)
     notes: Mapped[str | None] = mapped_column(String(1000), default=None)
     guest_id: Mapped[int | None] = mapped_column(IdType, default=None)

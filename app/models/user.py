@@ -5,15 +5,14 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.vocabulary import Role
 from app.db.base import NEVER_REUSE_IDS, Base, IdMixin, TenantMixin, TimestampMixin, VersionedMixin
-
-ROLES = ("owner", "manager", "host", "server")
 
 
 class User(IdMixin, TenantMixin, VersionedMixin, TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('owner', 'manager', 'host', 'server')", name="role"),
+        CheckConstraint(Role.sql_check("role"), name="role"),
         Index("ix_users_restaurant_id_role", "restaurant_id", "role"),
         NEVER_REUSE_IDS,
     )

@@ -7,10 +7,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.core.errors import Unavailable
-from app.core.openapi import errors
+from app.core.openapi import DocumentedRoute, errors
 from app.core.schemas import OutputModel
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=DocumentedRoute)
 
 
 class Health(OutputModel):

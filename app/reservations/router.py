@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from app.core.openapi import API_PREFIX, errors
+from app.core.openapi import API_PREFIX, SEATING, errors
 from app.core.pagination import CursorQuery, LimitQuery
-from app.core.schemas import Page
+from app.core.schemas import never_null
+from app.core.vocabulary import ErrorCode, ReservationStatus
 from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
 from app.reservations import schemas, service
@@ -18,11 +19,30 @@ router = APIRouter(
     prefix=f"{API_PREFIX}/reservations", tags=["reservations"], route_class=IdempotentRoute
 )
 
+CREATE_EXAMPLES = {
+    "dinner": {
+        "summary": "Two people at table 12, at 19:30 in Paris",
+        "value": {
+            "guestName": "Grace Hopper",
+            "partySize": 2,
+            "startsAt": "2030-06-14T19:30:00+02:00",
+            "tableId": 12,
+            "phone": "+33612345678",
+        },
+    },
+}
+ReservationId = Annotated[
+    int,
+    Path(
+        description="A reservation's `id`; 404 unless it is one of your restaurant's reservations."
+    ),
+]
+
 
 @router.get(
     "",
     operation_id="listReservations",
-    response_model=Page[schemas.Reservation],
+    response_model=schemas.ReservationPage,
     responses=errors(401),
 )
 async def list_reservations(
@@ -30,11 +50,19 @@ async def list_reservations(
     scope: Scope,
     date_: Annotated[
         date | None,
-        Query(alias="date", description="Only reservations starting on this local date."),
+        Query(
+            alias="date",
+            description="Only reservations starting on this local date.",
+            json_schema_extra=never_null,
+        ),
     ] = None,
     status_: Annotated[
-        list[schemas.ReservationStatus] | None,
-        Query(alias="status", description="Only these statuses (may repeat)."),
+        list[ReservationStatus] | None,
+        Query(
+            alias="status",
+            description="Only these statuses (may repeat).",
+            json_schema_extra=never_null,
+        ),
     ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -70,10 +98,12 @@ async def availability(
     operation_id="createReservation",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Reservation,
-    responses=errors(401, 404, 409),
+    responses=errors(401, 404, conflicts=(ErrorCode.RESERVATION_CONFLICT,)),
 )
 async def create_reservation(
-    data: schemas.ReservationCreate, uow: UnitOfWorkDep, scope: Scope
+    data: Annotated[schemas.ReservationCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    uow: UnitOfWorkDep,
+    scope: Scope,
 ) -> schemas.Reservation:
     """409 `reservation_conflict` when an active reservation holds the table over an
     overlapping interval; `startsAt` in the past is 422."""
@@ -87,7 +117,10 @@ async def create_reservation(
     response_model=schemas.Reservation,
     responses=errors(401, 404),
 )
-async def get_reservation(reservation_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+async def get_reservation(
+    reservation_id: ReservationId, uow: UnitOfWorkDep, scope: Scope
+) -> Response:
+    """One reservation, as it stands now."""
     return await service.get_reservation(uow, scope, reservation_id)
 
 
@@ -95,15 +128,18 @@ async def get_reservation(reservation_id: int, uow: UnitOfWorkDep, scope: Scope)
     "/{reservation_id}",
     operation_id="updateReservation",
     response_model=schemas.Reservation,
-    responses=errors(401, 404, 409, 412),
+    responses=errors(401, 404, 412, conflicts=(*SEATING, ErrorCode.RESERVATION_CONFLICT)),
 )
 async def update_reservation(
-    reservation_id: int,
+    reservation_id: ReservationId,
     data: schemas.ReservationUpdate,
     uow: UnitOfWorkDep,
     scope: Scope,
     if_match: IfMatch = None,
 ) -> schemas.Reservation:
+    """Any subset of fields. Moving `startsAt`, `durationMinutes` or `tableId` is checked against
+    the table's other reservations (409 `reservation_conflict`); `status: checked_in` checks
+    the party in as the check-in action does; `completed` follows the guest and cannot be set."""
     reservation = await service.update_reservation(
         uow, scope, reservation_id, data, if_match=if_match_version(if_match)
     )
@@ -118,8 +154,10 @@ async def update_reservation(
     responses=errors(401, 404, 412),
 )
 async def delete_reservation(
-    reservation_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+    reservation_id: ReservationId, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
 ) -> None:
+    """Removes the reservation for good; a guest it checked in stays, with `reservationId`
+    null."""
     await service.delete_reservation(
         uow, scope, reservation_id, if_match=if_match_version(if_match)
     )
@@ -129,13 +167,13 @@ async def delete_reservation(
     "/{reservation_id}/check-in",
     operation_id="checkInReservation",
     response_model=schemas.Reservation,
-    responses=errors(401, 404, 409),
+    responses=errors(401, 404, conflicts=SEATING),
 )
 async def check_in(
-    reservation_id: int,
+    reservation_id: ReservationId,
     uow: UnitOfWorkDep,
     scope: Scope,
-    data: Annotated[schemas.CheckInRequest | None, Body()] = None,
+    data: Annotated[schemas.CheckInRequest | None, Body(json_schema_extra=never_null)] = None,
 ) -> schemas.Reservation:
     """Creates the guest (linked by `reservationId`, `arrivedAt` now), seated at `tableId`
     or the reservation's own table with the seating rules, or waiting when neither names

@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.core.errors import InvalidTransition
+from app.core.vocabulary import ReservationStatus as R
 
-RESERVATION_TRANSITIONS: dict[str, frozenset[str]] = {
-    "booked": frozenset({"confirmed", "cancelled", "no_show", "checked_in"}),
-    "confirmed": frozenset({"cancelled", "no_show", "checked_in"}),
+RESERVATION_TRANSITIONS: dict[R, frozenset[R]] = {
+    R.BOOKED: frozenset({R.CONFIRMED, R.CANCELLED, R.NO_SHOW, R.CHECKED_IN}),
+    R.CONFIRMED: frozenset({R.CANCELLED, R.NO_SHOW, R.CHECKED_IN}),
     # checked_in -> completed happens only with its guest, never by hand.
-    "checked_in": frozenset(),
-    "completed": frozenset(),
-    "cancelled": frozenset(),
-    "no_show": frozenset(),
+    R.CHECKED_IN: frozenset(),
+    R.COMPLETED: frozenset(),
+    R.CANCELLED: frozenset(),
+    R.NO_SHOW: frozenset(),
 }
 
 
 def check_move(reservation_id: int, current: str, target: str) -> None:
-    if current != target and target not in RESERVATION_TRANSITIONS[current]:
+    if current != target and target not in RESERVATION_TRANSITIONS[R(current)]:
         raise InvalidTransition(
             f"Reservation {reservation_id} cannot go from {current} to {target}",
             details={"from": current, "to": target},

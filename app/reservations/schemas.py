@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from app.core.schemas import InputModel, Name, Notes, OutputModel, PatchModel, Phone, Timestamp
+from app.core.schemas import (
+    InputModel,
+    Name,
+    Notes,
+    OutputModel,
+    Page,
+    PatchModel,
+    Phone,
+    Timestamp,
+    only,
+)
+from app.core.vocabulary import ReservationStatus
 from app.guests.schemas import PartySize
 from app.users.schemas import Email
 
-ReservationStatus = Literal[
-    "booked", "confirmed", "checked_in", "completed", "cancelled", "no_show"
-]
 Duration = Annotated[int, Field(ge=15, le=720)]
 
 # Leaves room for the longest duration before datetime's last instant.
@@ -54,6 +62,10 @@ class Reservation(MinimalReservation):
     updated_at: datetime
 
 
+class ReservationPage(Page[Reservation]):
+    """Reservations by `startsAt`, then `id`."""
+
+
 class ReservationCreate(InputModel):
     guest_name: Name
     party_size: PartySize
@@ -65,7 +77,11 @@ class ReservationCreate(InputModel):
     phone: Phone | None = None
     email: Email | None = None
     notes: Notes | None = None
-    status: Literal["booked", "confirmed"] = "booked"
+    status: Annotated[
+        ReservationStatus,
+        only(ReservationStatus.BOOKED, ReservationStatus.CONFIRMED),
+        Field(description="`booked` or `confirmed`."),
+    ] = ReservationStatus.BOOKED
 
 
 class ReservationUpdate(PatchModel):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.core.errors import InvalidTransition, ReservationConflict, field_error
 from app.core.timeutil import local_day_bounds, local_instant
+from app.core.vocabulary import ReservationStatus, TableStatus
 from app.db.repository import JSONBody, check_version, columns_of, flush, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -155,7 +156,8 @@ async def update_reservation(
     for field, value in changes.items():
         setattr(reservation, field, value)
     reservation.ends_at = reservation.starts_at + timedelta(minutes=reservation.duration_minutes)
-    if status == "checked_in" and reservation.status != "checked_in":
+    checked_in = ReservationStatus.CHECKED_IN
+    if status == checked_in and reservation.status != checked_in:
         await _check_in(uow, scope, reservation, table_id=None, allow_over_capacity=False)
     elif status is not None:
         reservation.status = status
@@ -184,7 +186,7 @@ async def _check_in(
         ),
         reservation_id=reservation.id,
     )
-    reservation.status = "checked_in"
+    reservation.status = ReservationStatus.CHECKED_IN
     reservation.guest_id = guest.id
     await flush(uow)
     target = table_id if table_id is not None else reservation.table_id
@@ -199,11 +201,11 @@ async def check_in(
     uow: UnitOfWork, scope: RestaurantScope, reservation_id: int, data: schemas.CheckInRequest
 ) -> Reservation:
     reservation = await load(uow, scope, Reservation, reservation_id, lock=True)
-    rules.check_move(reservation.id, reservation.status, "checked_in")
-    if reservation.status == "checked_in":
+    rules.check_move(reservation.id, reservation.status, ReservationStatus.CHECKED_IN)
+    if reservation.status == ReservationStatus.CHECKED_IN:
         raise InvalidTransition(
             f"Reservation {reservation.id} is already checked in",
-            details={"from": "checked_in", "to": "checked_in"},
+            details={"from": ReservationStatus.CHECKED_IN, "to": ReservationStatus.CHECKED_IN},
         )
     await _check_in(
         uow,
@@ -251,7 +253,7 @@ async def availability(
             select(DiningTable.id)
             .where(
                 DiningTable.restaurant_id == scope.restaurant_id,
-                DiningTable.status != "out_of_service",
+                DiningTable.status != TableStatus.OUT_OF_SERVICE,
                 DiningTable.min_capacity <= party_size,
                 DiningTable.capacity >= party_size,
             )

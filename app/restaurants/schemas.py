@@ -6,12 +6,13 @@ import re
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, Field, Strict, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from app.core.schemas import InputModel, Name, OutputModel, PatchModel
+from app.core.vocabulary import TableAfterGuestLeaves
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
@@ -53,10 +54,17 @@ Timezone = Annotated[
     AfterValidator(_valid_timezone),
 ]
 LocalTime = Annotated[str, Field(pattern=_HHMM.pattern, examples=["17:00"])]
-# Lax only to take a JSON array for the tuple (strict wants a Python tuple); both times stay
-# strict strings.
-Interval = Annotated[tuple[LocalTime, LocalTime], Strict(False)]
-DayHours = Annotated[list[Interval], Field(max_length=12)]
+
+
+class OpeningInterval(InputModel):
+    """Open from `open` until `close`, local time; `open` < `close`, and `"24:00"` may close
+    a day."""
+
+    open: LocalTime = Field(examples=["11:30"])
+    close: LocalTime = Field(examples=["14:30"])
+
+
+DayHours = Annotated[list[OpeningInterval], Field(max_length=12)]
 
 
 def minutes_of(hhmm: str) -> int:
@@ -65,11 +73,8 @@ def minutes_of(hhmm: str) -> int:
 
 
 class ServiceHours(InputModel):
-    """Opening intervals per weekday in local time; a missing day is closed.
-
-    Each interval is `[start, end]` with start < end ("24:00" may end a day); a day's
-    intervals must be in order and must not overlap.
-    """
+    """Opening intervals per weekday in local time; a missing day is closed. A day's
+    intervals are in order and do not overlap (back to back is fine)."""
 
     mon: DayHours = Field(default_factory=list)
     tue: DayHours = Field(default_factory=list)
@@ -83,7 +88,8 @@ class ServiceHours(InputModel):
     def _ordered_intervals(self) -> ServiceHours:
         for day in WEEKDAYS:
             previous_end = -1
-            for start, end in getattr(self, day):
+            for interval in getattr(self, day):
+                start, end = interval.open, interval.close
                 if start == "24:00":
                     raise ValueError(f"{day}: an interval cannot start at 24:00")
                 if minutes_of(start) >= minutes_of(end):
@@ -94,13 +100,34 @@ class ServiceHours(InputModel):
         return self
 
 
+def stored_hours(hours: ServiceHours) -> dict[str, list[list[str]]]:
+    """Service hours as the restaurants table keeps them: every day, each interval an
+    `[open, close]` pair (what ``app.reservations.service`` reads)."""
+    return {day: [[i.open, i.close] for i in getattr(hours, day)] for day in WEEKDAYS}
+
+
+def _hours_from_storage(value: Any) -> Any:
+    """The stored `[open, close]` pairs as the wire's objects; anything else as it is."""
+    if not isinstance(value, dict):
+        return value
+    hours: dict[str, Any] = {}
+    for day, intervals in value.items():
+        if isinstance(intervals, list):
+            intervals = [
+                {"open": i[0], "close": i[1]} if isinstance(i, list | tuple) else i
+                for i in intervals
+            ]
+        hours[day] = intervals
+    return hours
+
+
 class Restaurant(OutputModel):
     id: int
     name: str
     timezone: str
-    table_after_guest_leaves: Literal["dirty", "available"]
+    table_after_guest_leaves: TableAfterGuestLeaves
     default_reservation_minutes: int
-    service_hours: dict[str, list[tuple[str, str]]]
+    service_hours: Annotated[ServiceHours, BeforeValidator(_hours_from_storage)]
     version: int
     created_at: datetime
     updated_at: datetime
@@ -109,6 +136,6 @@ class Restaurant(OutputModel):
 class RestaurantUpdate(PatchModel):
     name: Name | None = None
     timezone: Timezone | None = None
-    table_after_guest_leaves: Literal["dirty", "available"] | None = None
+    table_after_guest_leaves: TableAfterGuestLeaves | None = None
     default_reservation_minutes: int | None = Field(default=None, ge=15, le=720)
     service_hours: ServiceHours | None = None

@@ -11,7 +11,6 @@ from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
 from app.models import Restaurant
 from app.restaurants import schemas
-from app.restaurants.schemas import WEEKDAYS
 
 
 async def load_restaurant(
@@ -39,9 +38,9 @@ async def update_restaurant(
     restaurant = await load_restaurant(uow, scope, for_update=True)
     check_version(restaurant, if_match)
     changes = data.changes()
-    if "service_hours" in changes:
-        hours = changes.pop("service_hours")
-        restaurant.service_hours = {day: [list(i) for i in hours.get(day, [])] for day in WEEKDAYS}
+    if data.service_hours is not None:
+        changes.pop("service_hours")
+        restaurant.service_hours = schemas.stored_hours(data.service_hours)
     for field, value in changes.items():
         setattr(restaurant, field, value)
     await uow.session.flush()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from app.core.openapi import API_PREFIX, errors
+from app.core.openapi import API_PREFIX, SEATING, errors
 from app.core.pagination import CursorQuery, LimitQuery
-from app.core.schemas import Page
+from app.core.schemas import never_null
+from app.core.vocabulary import ErrorCode, TableStatus
 from app.db.repository import row_body
 from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
@@ -16,18 +17,38 @@ from app.tables import schemas, service
 
 router = APIRouter(prefix=f"{API_PREFIX}/tables", tags=["tables"], route_class=IdempotentRoute)
 
+UPDATE_EXAMPLES = {
+    "cleaned": {"summary": "The table is clean again", "value": {"status": "available"}},
+    "seat": {"summary": "Seat guest 40 here", "value": {"currentGuestId": 40}},
+    "free": {"summary": "Its guest leaves (completed)", "value": {"currentGuestId": None}},
+    "layout": {
+        "summary": "Move it on the floor plan, out of any section",
+        "value": {"posX": 3.5, "posY": 1.0, "section": None},
+    },
+}
+TableId = Annotated[
+    int, Path(description="A table's `id`; 404 unless it is one of your restaurant's tables.")
+]
 
-@router.get(
-    "", operation_id="listTables", response_model=Page[schemas.Table], responses=errors(401)
-)
+
+@router.get("", operation_id="listTables", response_model=schemas.TablePage, responses=errors(401))
 async def list_tables(
     uow: UnitOfWorkDep,
     scope: Scope,
     status_: Annotated[
-        list[schemas.TableStatus] | None,
-        Query(alias="status", description="Only these statuses (may repeat)."),
+        list[TableStatus] | None,
+        Query(
+            alias="status",
+            description="Only these statuses (may repeat).",
+            json_schema_extra=never_null,
+        ),
     ] = None,
-    section: Annotated[str | None, Query(max_length=50)] = None,
+    section: Annotated[
+        str | None,
+        Query(
+            max_length=50, description="Only tables of this section.", json_schema_extra=never_null
+        ),
+    ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Response:
@@ -42,7 +63,7 @@ async def list_tables(
     operation_id="createTable",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Table,
-    responses=errors(401, 403, 409),
+    responses=errors(401, 403, conflicts=(ErrorCode.DUPLICATE,)),
 )
 async def create_table(data: schemas.TableCreate, uow: UnitOfWorkDep, scope: Scope) -> Response:
     """Owners and managers only. A `tableNumber` already used is 409 `duplicate`."""
@@ -53,7 +74,8 @@ async def create_table(data: schemas.TableCreate, uow: UnitOfWorkDep, scope: Sco
 @router.get(
     "/{table_id}", operation_id="getTable", response_model=schemas.Table, responses=errors(401, 404)
 )
-async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+async def get_table(table_id: TableId, uow: UnitOfWorkDep, scope: Scope) -> Response:
+    """One table, as it stands now."""
     return await service.get_table(uow, scope, table_id)
 
 
@@ -61,11 +83,11 @@ async def get_table(table_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response
     "/{table_id}",
     operation_id="updateTable",
     response_model=schemas.Table,
-    responses=errors(401, 403, 404, 409, 412),
+    responses=errors(401, 403, 404, 412, conflicts=(ErrorCode.DUPLICATE, *SEATING)),
 )
 async def update_table(
-    table_id: int,
-    data: schemas.TableUpdate,
+    table_id: TableId,
+    data: Annotated[schemas.TableUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     uow: UnitOfWorkDep,
     scope: Scope,
     if_match: IfMatch = None,
@@ -84,10 +106,10 @@ async def update_table(
     operation_id="deleteTable",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=errors(401, 403, 404, 409, 412),
+    responses=errors(401, 403, 404, 412, conflicts=(ErrorCode.TABLE_OCCUPIED,)),
 )
 async def delete_table(
-    table_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+    table_id: TableId, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
 ) -> None:
     """Owners and managers only. An occupied table is 409 `table_occupied`; reservations
     that held the table keep their booking without a table."""

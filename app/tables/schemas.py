@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import InputModel, OutputModel, PatchModel
+from app.core.schemas import InputModel, OutputModel, Page, PatchModel, only
+from app.core.vocabulary import TableStatus
 
-TableStatus = Literal["available", "reserved", "occupied", "dirty", "out_of_service"]
 # `occupied` is reached only by seating a guest.
-SettableTableStatus = Literal["available", "reserved", "dirty", "out_of_service"]
+SettableTableStatus = Annotated[
+    TableStatus,
+    only(
+        TableStatus.AVAILABLE, TableStatus.RESERVED, TableStatus.DIRTY, TableStatus.OUT_OF_SERVICE
+    ),
+    Field(description="Any status but `occupied`, which only seating a guest sets (422)."),
+]
 TableNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 Section = Annotated[str, StringConstraints(max_length=50)]
 Capacity = Annotated[int, Field(ge=1, le=50)]
@@ -36,12 +42,16 @@ class Table(MinimalTable):
     updated_at: datetime
 
 
+class TablePage(Page[Table]):
+    """Tables by `tableNumber` (byte order), then `id`."""
+
+
 class TableCreate(InputModel):
     table_number: TableNumber
     capacity: Capacity
     min_capacity: Capacity = 1
     section: Section | None = None
-    status: SettableTableStatus = "available"
+    status: SettableTableStatus = TableStatus.AVAILABLE
     pos_x: Position | None = None
     pos_y: Position | None = None
 

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Duplicate, Forbidden, TableOccupied, field_error
+from app.core.vocabulary import Role, TableStatus
 from app.db.repository import JSONBody, check_version, columns_of, flush, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope
@@ -19,7 +20,7 @@ from app.tables import schemas
 
 
 def _require_manager(scope: RestaurantScope, action: str) -> None:
-    if ROLE_RANK[scope.role] < ROLE_RANK["manager"]:
+    if ROLE_RANK[scope.role] < ROLE_RANK[Role.MANAGER]:
         raise Forbidden(f"Only owners and managers may {action} tables")
 
 
@@ -118,7 +119,7 @@ async def update_table(
 
     status = changes.pop("status", None)
     if status is not None and status != table.status:
-        if table.status == "occupied":
+        if table.status == TableStatus.OCCUPIED:
             raise TableOccupied(
                 f"Table {table.table_number} is occupied by guest {table.current_guest_id}; "
                 "complete or move the guest first",

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from app.auth.rate_limit import AuthLimiter
 from app.core.openapi import API_PREFIX, errors
 from app.core.pagination import CursorQuery, LimitQuery
-from app.core.schemas import Page
+from app.core.vocabulary import ErrorCode
 from app.deps import IfMatch, Scope, UnitOfWorkDep, if_match_version
 from app.idempotency.route import IdempotentRoute
 from app.users import schemas, service
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], route_class=IdempotentRoute)
+UserId = Annotated[
+    int,
+    Path(description="A staff member's `id`; 404 unless they are one of your restaurant's staff."),
+]
 
 
-@router.get("", operation_id="listUsers", response_model=Page[schemas.User], responses=errors(401))
+@router.get("", operation_id="listUsers", response_model=schemas.UserPage, responses=errors(401))
 async def list_users(
     uow: UnitOfWorkDep, scope: Scope, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Response:
@@ -28,7 +34,7 @@ async def list_users(
     operation_id="createUser",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.User,
-    responses=errors(401, 403, 409),
+    responses=errors(401, 403, conflicts=(ErrorCode.DUPLICATE,)),
 )
 async def create_user(data: schemas.UserCreate, uow: UnitOfWorkDep, scope: Scope) -> schemas.User:
     """Owners and managers add staff, never above their own role. 409 `duplicate` when the
@@ -39,7 +45,8 @@ async def create_user(data: schemas.UserCreate, uow: UnitOfWorkDep, scope: Scope
 @router.get(
     "/{user_id}", operation_id="getUser", response_model=schemas.User, responses=errors(401, 404)
 )
-async def get_user(user_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
+async def get_user(user_id: UserId, uow: UnitOfWorkDep, scope: Scope) -> Response:
+    """One staff member of your restaurant."""
     return await service.read_user(uow, scope, user_id)
 
 
@@ -47,10 +54,10 @@ async def get_user(user_id: int, uow: UnitOfWorkDep, scope: Scope) -> Response:
     "/{user_id}",
     operation_id="updateUser",
     response_model=schemas.User,
-    responses=errors(401, 403, 404, 409, 412),
+    responses=errors(401, 403, 404, 412, conflicts=(ErrorCode.DUPLICATE, ErrorCode.CONFLICT)),
 )
 async def update_user(
-    user_id: int,
+    user_id: UserId,
     data: schemas.UserUpdate,
     uow: UnitOfWorkDep,
     scope: Scope,
@@ -79,10 +86,10 @@ async def update_user(
     operation_id="deleteUser",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=errors(401, 403, 404, 409, 412),
+    responses=errors(401, 403, 404, 412, conflicts=(ErrorCode.CONFLICT,)),
 )
 async def delete_user(
-    user_id: int, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
+    user_id: UserId, uow: UnitOfWorkDep, scope: Scope, if_match: IfMatch = None
 ) -> None:
     """Deleting the last owner is 409 `conflict`; every session of the user ends at once
     (access tokens answer 401, refresh tokens stop working)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from app.core.schemas import InputModel, Name, OutputModel, PatchModel
-
-Role = Literal["owner", "manager", "host", "server"]
+from app.core.schemas import InputModel, Name, OutputModel, Page, PatchModel
+from app.core.vocabulary import Role
 
 
 def _normal_email(value: str) -> str:
@@ -39,6 +38,10 @@ class User(OutputModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class UserPage(Page[User]):
+    """Staff by `id`."""
 
 
 class UserCreate(InputModel):

@@ -12,6 +12,7 @@ from app.auth.rate_limit import AuthRateLimiter
 from app.auth.service import changed_credentials, email_taken, end_sessions, password_matches
 from app.core.errors import Conflict, Duplicate, Forbidden, RateLimited
 from app.core.security import hash_password
+from app.core.vocabulary import Role
 from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
 from app.db.session import UnitOfWork
 from app.db.tenancy import RestaurantScope, bind_scope
@@ -25,7 +26,7 @@ def _outranks(scope: RestaurantScope, role: str) -> bool:
 
 
 def _require_manager(scope: RestaurantScope) -> None:
-    if ROLE_RANK[scope.role] < ROLE_RANK["manager"]:
+    if ROLE_RANK[scope.role] < ROLE_RANK[Role.MANAGER]:
         raise Forbidden("Managing staff needs the manager role or above")
 
 
@@ -70,7 +71,7 @@ async def create_user(
 async def _remaining_owners(
     uow: UnitOfWork, scope: RestaurantScope, excluding: int, *, lock: bool
 ) -> int:
-    stmt = select(User.id).where(User.restaurant_id == scope.restaurant_id, User.role == "owner")
+    stmt = select(User.id).where(User.restaurant_id == scope.restaurant_id, User.role == Role.OWNER)
     if lock:
         # Locks the owner rows on PostgreSQL so two demotions cannot both pass this check.
         stmt = stmt.with_for_update()
@@ -112,8 +113,8 @@ async def _check_conflicts(
     if changes.get("email", user.email) != user.email and await email_taken(uow, changes["email"]):
         raise Duplicate("That email is already registered", details={"field": "email"})
     if (
-        user.role == "owner"
-        and changes.get("role", user.role) != "owner"
+        user.role == Role.OWNER
+        and changes.get("role", user.role) != Role.OWNER
         and await _remaining_owners(uow, scope, excluding=user.id, lock=lock) == 0
     ):
         raise Conflict("A restaurant must keep at least one owner")
@@ -196,7 +197,7 @@ async def delete_user(
     if not _outranks(scope, user.role):
         raise Forbidden(f"A {scope.role} cannot remove a {user.role}")
     if (
-        user.role == "owner"
+        user.role == Role.OWNER
         and await _remaining_owners(uow, scope, excluding=user.id, lock=True) == 0
     ):
         raise Conflict("A restaurant must keep at least one owner")

@@ -123,6 +123,11 @@ async def get_guest(client: AsyncClient, actor: Actor, guest_id: int) -> dict[st
     return response.json()
 
 
+def interval(open_: str, close: str) -> dict[str, str]:
+    """An opening interval of `serviceHours`, as the wire writes it."""
+    return {"open": open_, "close": close}
+
+
 async def configure(client: AsyncClient, actor: Actor, **fields: Any) -> dict[str, Any]:
     """PATCH the caller's restaurant (timezone, serviceHours, defaultReservationMinutes…)."""
     response = await client.patch(RESTAURANT, headers=actor.headers, json=fields)

@@ -19,12 +19,13 @@ from tests.reservations.factories import (
     configure,
     create_reservation,
     create_table,
+    interval,
     iso,
     parse,
 )
 
 DAY = datetime.now(UTC).date() + timedelta(days=3)
-ALL_DAY = [["00:00", "24:00"]]
+ALL_DAY = [interval("00:00", "24:00")]
 
 
 def utc(day: date, hh: int, mm: int = 0) -> datetime:
@@ -41,7 +42,7 @@ def quarters(start: datetime, end: datetime) -> list[str]:
 
 
 async def open_on(
-    client: AsyncClient, actor: Actor, day: date, hours: list[list[str]], **settings: Any
+    client: AsyncClient, actor: Actor, day: date, hours: list[dict[str, str]], **settings: Any
 ) -> None:
     await configure(client, actor, serviceHours={WEEKDAYS[day.weekday()]: hours}, **settings)
 
@@ -54,7 +55,7 @@ async def test_slots_every_15_minutes_within_service_hours(
     client: AsyncClient, owner: Actor
 ) -> None:
     table = await create_table(client, owner, "1", capacity=4)
-    await open_on(client, owner, DAY, [["12:00", "14:00"], ["18:00", "19:30"]])
+    await open_on(client, owner, DAY, [interval("12:00", "14:00"), interval("18:00", "19:30")])
     body = await availability(client, owner, DAY, 2)
     assert set(body) == {"date", "partySize", "slots"}
     assert body["date"] == DAY.isoformat() and body["partySize"] == 2
@@ -67,7 +68,7 @@ async def test_slots_every_15_minutes_within_service_hours(
 
 async def test_service_hours_are_local_time(client: AsyncClient, owner: Actor) -> None:
     await create_table(client, owner, "1")
-    await open_on(client, owner, DAY, [["18:00", "19:00"]], timezone="Asia/Tokyo")
+    await open_on(client, owner, DAY, [interval("18:00", "19:00")], timezone="Asia/Tokyo")
     body = await availability(client, owner, DAY)
     tokyo = ZoneInfo("Asia/Tokyo")
     opens = datetime.combine(DAY, time(18), tzinfo=tokyo)
@@ -106,7 +107,7 @@ async def test_tables_fit_by_min_capacity_and_capacity(
         "D": await create_table(client, owner, "D", capacity=8, status="out_of_service"),
         "E": await create_table(client, owner, "E", capacity=8),
     }
-    await open_on(client, owner, DAY, [["18:00", "19:00"]])
+    await open_on(client, owner, DAY, [interval("18:00", "19:00")])
     body = await availability(client, owner, DAY, party)
     expected = sorted(tables[name]["id"] for name in fitting)
     if not expected:
@@ -121,7 +122,7 @@ async def test_a_holding_reservation_blocks_overlapping_slots_on_its_table_only(
 ) -> None:
     busy = await create_table(client, owner, "1")
     free = await create_table(client, owner, "2")
-    await open_on(client, owner, DAY, [["17:00", "21:00"]])
+    await open_on(client, owner, DAY, [interval("17:00", "21:00")])
     # Held [18:30, 19:30); a slot takes the default 90 minutes.
     await create_reservation(
         client, owner, tableId=busy["id"], startsAt=utc(DAY, 18, 30), durationMinutes=60
@@ -142,7 +143,7 @@ async def test_a_holding_reservation_blocks_overlapping_slots_on_its_table_only(
 
 async def test_only_holding_reservations_block(client: AsyncClient, owner: Actor) -> None:
     only = await create_table(client, owner, "1")
-    await open_on(client, owner, DAY, [["18:00", "20:00"]], defaultReservationMinutes=30)
+    await open_on(client, owner, DAY, [interval("18:00", "20:00")], defaultReservationMinutes=30)
     for status in ("cancelled", "no_show"):
         row = await create_reservation(client, owner, tableId=only["id"], startsAt=utc(DAY, 18))
         response = await client.patch(
@@ -261,6 +262,6 @@ async def test_hours_across_a_dst_jump_count_real_time(
     client: AsyncClient, owner: Actor, day: date, expected: tuple[str, str]
 ) -> None:
     await create_table(client, owner, "1")
-    await open_on(client, owner, day, [["01:00", "04:00"]], timezone="Europe/Paris")
+    await open_on(client, owner, day, [interval("01:00", "04:00")], timezone="Europe/Paris")
     slots = starts(await availability(client, owner, day))
     assert slots == quarters(parse(expected[0]), parse(expected[1]))

@@ -20,6 +20,7 @@ from tests.reservations.factories import (
     create_table,
     get_reservation,
     get_table,
+    interval,
     list_guests,
 )
 
@@ -110,7 +111,7 @@ async def test_lists_and_availability_show_only_the_callers_rows(
 
     # B's own table at the same time is free; A's table never shows up in B's slots.
     theirs = await create_table(client, rival, "1")
-    hours = {day: [["18:00", "20:00"]] for day in WEEKDAYS}
+    hours = {day: [interval("18:00", "20:00")] for day in WEEKDAYS}
     await configure(client, rival, serviceHours=hours)
     slots = (await availability(client, rival, starts.date()))["slots"]
     assert len(slots) == 8

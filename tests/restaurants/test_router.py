@@ -10,6 +10,7 @@ from httpx import AsyncClient, Response
 from app.restaurants.schemas import WEEKDAYS
 from tests.fixtures.auth import Actor, add_staff
 from tests.fixtures.errors import assert_error, assert_validation_error
+from tests.reservations.factories import interval
 
 RESTAURANT = "/api/v1/restaurant"
 CLOSED = {day: [] for day in WEEKDAYS}
@@ -104,7 +105,10 @@ async def test_hosts_and_servers_may_not_patch(
 async def test_service_hours_are_stored_with_missing_days_closed(
     client: AsyncClient, owner: Actor
 ) -> None:
-    hours = {"mon": [["11:30", "14:30"], ["17:00", "22:00"]], "sat": [["18:00", "24:00"]]}
+    hours = {
+        "mon": [interval("11:30", "14:30"), interval("17:00", "22:00")],
+        "sat": [interval("18:00", "24:00")],
+    }
 
     response = await patch(client, owner, {"serviceHours": hours})
 
@@ -114,19 +118,19 @@ async def test_service_hours_are_stored_with_missing_days_closed(
     assert (await current(client, owner))["serviceHours"] == expected
 
     # Replacing the hours replaces every day: a day left out is closed again.
-    again = await patch(client, owner, {"serviceHours": {"tue": [["00:00", "24:00"]]}})
-    assert again.json()["serviceHours"] == {**CLOSED, "tue": [["00:00", "24:00"]]}
+    again = await patch(client, owner, {"serviceHours": {"tue": [interval("00:00", "24:00")]}})
+    assert again.json()["serviceHours"] == {**CLOSED, "tue": [interval("00:00", "24:00")]}
 
 
 async def test_back_to_back_intervals_are_allowed(client: AsyncClient, owner: Actor) -> None:
-    hours = {"fri": [["11:00", "15:00"], ["15:00", "23:00"]]}
+    hours = {"fri": [interval("11:00", "15:00"), interval("15:00", "23:00")]}
     response = await patch(client, owner, {"serviceHours": hours})
     assert response.status_code == 200, response.text
     assert response.json()["serviceHours"]["fri"] == hours["fri"]
 
 
 async def test_empty_service_hours_close_every_day(client: AsyncClient, owner: Actor) -> None:
-    await patch(client, owner, {"serviceHours": {"mon": [["09:00", "17:00"]]}})
+    await patch(client, owner, {"serviceHours": {"mon": [interval("09:00", "17:00")]}})
     response = await patch(client, owner, {"serviceHours": {}})
     assert response.status_code == 200, response.text
     assert response.json()["serviceHours"] == CLOSED
@@ -135,22 +139,25 @@ async def test_empty_service_hours_close_every_day(client: AsyncClient, owner: A
 @pytest.mark.parametrize(
     "hours",
     [
-        {"mon": [["9:00", "17:00"]]},
-        {"mon": [["09:00", "25:00"]]},
-        {"mon": [["09:60", "17:00"]]},
-        {"mon": [["09:00:00", "17:00"]]},
-        {"mon": [["noon", "17:00"]]},
-        {"mon": [["09:00", "24:01"]]},
-        {"mon": [["24:00", "24:00"]]},
-        {"mon": [["17:00", "17:00"]]},
-        {"mon": [["18:00", "17:00"]]},
-        {"mon": [["11:00", "15:00"], ["14:00", "22:00"]]},
-        {"mon": [["17:00", "22:00"], ["11:00", "15:00"]]},
-        {"mon": [["09:00"]]},
-        {"mon": [["09:00", "12:00", "17:00"]]},
+        {"mon": [{"open": "9:00", "close": "17:00"}]},
+        {"mon": [{"open": "09:00", "close": "25:00"}]},
+        {"mon": [{"open": "09:60", "close": "17:00"}]},
+        {"mon": [{"open": "09:00:00", "close": "17:00"}]},
+        {"mon": [{"open": "noon", "close": "17:00"}]},
+        {"mon": [{"open": "09:00", "close": "24:01"}]},
+        {"mon": [{"open": "24:00", "close": "24:00"}]},
+        {"mon": [{"open": "17:00", "close": "17:00"}]},
+        {"mon": [{"open": "18:00", "close": "17:00"}]},
+        {"mon": [{"open": "11:00", "close": "15:00"}, {"open": "14:00", "close": "22:00"}]},
+        {"mon": [{"open": "17:00", "close": "22:00"}, {"open": "11:00", "close": "15:00"}]},
+        {"mon": [{"open": "09:00"}]},
+        {"mon": [{"open": "09:00", "close": "12:00", "then": "17:00"}]},
+        {"mon": [{"open": None, "close": "17:00"}]},
+        # The pairs of an earlier form of the API.
+        {"mon": [["09:00", "17:00"]]},
         {"mon": "09:00-17:00"},
-        {"mon": [["09:00", "10:00"]] * 13},
-        {"funday": [["09:00", "17:00"]]},
+        {"mon": [{"open": "09:00", "close": "10:00"}] * 13},
+        {"funday": [{"open": "09:00", "close": "17:00"}]},
         {"mon": None},
     ],
 )
@@ -260,7 +267,7 @@ async def test_a_patch_that_changes_nothing_keeps_the_version(
 
 
 async def test_same_service_hours_keep_the_version(client: AsyncClient, owner: Actor) -> None:
-    hours = {"mon": [["11:30", "14:30"]]}
+    hours = {"mon": [interval("11:30", "14:30")]}
     first = (await patch(client, owner, {"serviceHours": hours})).json()
 
     again = await patch(client, owner, {"serviceHours": hours})

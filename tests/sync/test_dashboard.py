@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import update
 
+from app.dashboard.schemas import Dashboard, DashboardData, MinimalDashboard
 from app.models import ChangeLog
 from app.sync.cursor import Cursors, Position, Window
 from app.sync.log import purge
@@ -75,6 +76,7 @@ async def test_a_full_sync_holds_every_table_the_active_guests_and_todays_reserv
 
     body = await snapshot(client, owner)
     assert set(body) == {
+        "rows",
         "cursor",
         "fullSync",
         "serverTime",
@@ -83,6 +85,8 @@ async def test_a_full_sync_holds_every_table_the_active_guests_and_todays_reserv
         "reservations",
         "deleted",
     }
+    assert body["rows"] == "full"
+    assert isinstance(DashboardData.model_validate(body).root, Dashboard)
     assert body["deleted"] == EMPTY_DELETED
     assert [t["tableNumber"] for t in body["tables"]] == ["1", "2", "3"]
     assert all(set(t) == TABLE_FIELDS for t in body["tables"])
@@ -117,6 +121,9 @@ async def test_minimal_rows_have_exactly_the_minimal_fields(
     full = await snapshot(client, owner, minimal=True)
     delta = (await dashboard(client, owner, before, minimal=True)).json()
     for body in (full, delta):
+        # The documented answer type that a generated client decodes it as.
+        assert body["rows"] == "minimal"
+        assert isinstance(DashboardData.model_validate(body).root, MinimalDashboard)
         for entity in ENTITIES:
             for row in body[entity]:
                 assert set(row) == MINIMAL_FIELDS[entity], (entity, row)
