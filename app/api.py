@@ -10,6 +10,7 @@ from app.batch.router import router as batch_router
 from app.dashboard.router import router as dashboard_router
 from app.guests.router import router as guests_router
 from app.observability.router import router as health_router
+from app.realtime.asyncapi import router as asyncapi_router
 from app.realtime.router import router as realtime_router
 from app.reservations.router import router as reservations_router
 from app.restaurants.router import router as restaurant_router
@@ -41,3 +42,4 @@ def include_routers(app: FastAPI) -> None:
     domain = [route for router in DOMAIN_ROUTERS for route in router.routes]
     app.router.routes[:0] = domain
     app.router.routes.extend(health_router.routes)
+    app.router.routes.extend(asyncapi_router.routes)

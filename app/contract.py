@@ -1,11 +1,14 @@
-"""The API's contract as committed files: ``openapi.json``, written from the app itself.
+"""The API's contract as committed files, written from the app: openapi.json and asyncapi.json.
+
+``openapi.json`` describes the HTTP API; ``asyncapi.json`` (AsyncAPI 3.0) the WebSocket, its
+rows the same schemas as the other's.
 
 python -m app.contract           write the documents
 python -m app.contract --check   exit 1 when a committed document differs from the app's
 
-The committed document is what client generators (the iOS app's Swift client above all) are
-run over; a change to it is reviewed in its diff like code, and ``tests/test_contract.py``
-fails while it differs from what the app serves.
+The committed documents are what client generators (the iOS app's Swift client above all) are
+run over; a change to one is reviewed in its diff like code, and ``tests/test_contract.py``
+fails while one differs from what the app serves.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.realtime.asyncapi import document as asyncapi_document
+
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "openapi.json"
+ASYNCAPI = ROOT / "asyncapi.json"
 
 
 def render(document: dict[str, Any]) -> str:
@@ -28,7 +34,7 @@ def render(document: dict[str, Any]) -> str:
 
 
 def documents(app: FastAPI) -> dict[Path, str]:
-    return {OPENAPI: render(app.openapi())}
+    return {OPENAPI: render(app.openapi()), ASYNCAPI: render(asyncapi_document(app.version))}
 
 
 def _app() -> FastAPI:

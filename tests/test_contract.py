@@ -1,5 +1,5 @@
 """The committed contract is the one the app serves: a change to the API shows in the diff of
-``openapi.json`` (``python -m app.contract`` writes it)."""
+``openapi.json`` or ``asyncapi.json`` (``python -m app.contract`` writes them)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,35 @@ async def test_the_committed_openapi_document_is_the_served_one() -> None:
     assert served.json() == json.loads(committed)
 
 
+async def test_the_committed_asyncapi_document_is_the_served_one() -> None:
+    app = contract._app()
+    committed = contract.ASYNCAPI.read_text(encoding="utf-8")
+    assert contract.documents(app)[contract.ASYNCAPI] == committed, "run python -m app.contract"
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        served = await client.get("/asyncapi.json")
+        listed = await client.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "application/json"
+    assert served.json() == json.loads(committed)
+    assert "/asyncapi.json" not in listed.json()["paths"]
+
+
 def test_check_fails_while_a_document_is_stale(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    stale = tmp_path / "openapi.json"
-    stale.write_text("{}\n", encoding="utf-8")
-    monkeypatch.setattr(contract, "OPENAPI", stale)
-    assert contract.main(["--check"]) == 1
+    app = contract._app()
+    monkeypatch.setattr(contract, "_app", lambda: app)
+    paths = {"OPENAPI": tmp_path / "openapi.json", "ASYNCAPI": tmp_path / "asyncapi.json"}
+    for name, path in paths.items():
+        monkeypatch.setattr(contract, name, path)
+    assert contract.main(["--check"]) == 1  # neither written yet
     assert contract.main([]) == 0
     assert contract.main(["--check"]) == 0
+    for path in paths.values():
+        path.write_text("{}\n", encoding="utf-8")
+        assert contract.main(["--check"]) == 1
+        path.unlink()
+        assert contract.main(["--check"]) == 1
+        assert contract.main([]) == 0
+        assert contract.main(["--check"]) == 0
