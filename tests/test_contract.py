@@ -55,3 +55,25 @@ def test_check_fails_while_a_document_is_stale(
         assert contract.main(["--check"]) == 1
         assert contract.main([]) == 0
         assert contract.main(["--check"]) == 0
+
+
+def test_the_repository_cites_its_own_contract() -> None:
+    """Code, comments and docs refer to the repository's own documents (docs/contract.md,
+    openapi.json, asyncapi.json, README), never to a file kept outside it."""
+    outside = ("API" + ".md", "../" + "shared")
+    places = [contract.ROOT / name for name in ("README.md", "SECURITY.md", "Dockerfile")]
+    for folder in ("app", "tests", "bench", "docs", "alembic", ".ci"):
+        places += [
+            path
+            for path in (contract.ROOT / folder).rglob("*")
+            if path.is_file()
+            and path.suffix in {".py", ".md", ".ts", ".json", ""}
+            and "node_modules" not in path.parts
+            and "generated" not in path.parts
+        ]
+    citing = [
+        str(path.relative_to(contract.ROOT))
+        for path in places
+        if path.exists() and any(name in path.read_text(errors="replace") for name in outside)
+    ]
+    assert citing == []

@@ -22,7 +22,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 OPERATION_ID = re.compile(r"^[a-z][A-Za-z0-9]+$")
 SCHEME = "OAuth2PasswordBearer"
 ERROR_SCHEMA_REF = "#/components/schemas/ApiError"
-# API.md: everything under /api/v1 needs a bearer token except these.
+# docs/contract.md: everything under /api/v1 needs a bearer token except these.
 PUBLIC_API_OPERATIONS = {"register", "login", "issueToken", "refreshToken"}
 
 

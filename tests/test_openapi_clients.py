@@ -1,5 +1,6 @@
 """The OpenAPI document as client generators read it (openapi-generator's Swift, Kotlin and
-TypeScript clients; API.md, Conventions): one named enum per vocabulary, names no generator
+TypeScript clients; docs/contract.md, Conventions): one named enum per vocabulary, names no
+generator
 reserves, full and minimal dashboards as two types, integer bounds as JSON-safe integers, no
 tuples, batch items told apart by `op`, and the headers, descriptions and examples a client
 developer reads."""
@@ -265,7 +266,7 @@ def test_response_headers_are_declared_where_they_are_sent(document: dict[str, A
         assert {"ETag", "Cache-Control"} <= header_names(dashboard[status])
 
 
-# API.md, Errors: the codes each status answers with.
+# docs/contract.md, Errors: the codes each status answers with.
 CODES = {
     "400": {"bad_request"},
     "401": {"unauthorized"},

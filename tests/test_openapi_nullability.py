@@ -1,4 +1,4 @@
-"""Nullability as the OpenAPI document states it is what the server does (API.md,
+"""Nullability as the OpenAPI document states it is what the server does (docs/contract.md,
 Conventions): for every request body and every batch item, each property the document marks
 nullable takes null, and each other property sent as null is a 422 naming it.
 

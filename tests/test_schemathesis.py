@@ -2,7 +2,8 @@
 generated requests (valid and invalid) through the ASGI app, as the owner of a restaurant that
 already has staff, tables, guests and reservations.
 
-For every response: never a 5xx; every 4xx/5xx body is exactly the API.md error envelope; the
+For every response: never a 5xx; every 4xx/5xx body is exactly the error envelope of
+docs/contract.md; the
 status code is one the operation documents; the body matches the documented schema and the
 documented content type.
 """
@@ -47,7 +48,7 @@ DOCUMENT: dict[str, Any] = create_app(make_settings(sqlite_url(Path("unused.db")
 def error_envelope(
     ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case
 ) -> None:
-    """API.md, Errors: every 4xx and 5xx body is the envelope and nothing else."""
+    """docs/contract.md, Errors: every 4xx and 5xx body is the envelope and nothing else."""
     if response.status_code < 400:
         return
     content_type = response.headers.get("content-type", [""])[0]

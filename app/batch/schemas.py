@@ -54,7 +54,7 @@ def _op_of(item: Any) -> str | None:
 def _op_required(model: type[BaseModel]) -> None:
     """List `op` among the required properties of ``model``'s JSON schema.
 
-    API.md reads an item without `op` as an update, and the server still does; a generated
+    An item without `op` is read as an update, and the server still does; a generated
     client always sends it, and a discriminator (below) is a required property."""
     inherited = model.model_config.get("json_schema_extra")
 

@@ -32,7 +32,7 @@ from app.sync.log import STATE
 from app.tables import schemas as table_schemas
 from app.tables import service as tables
 
-# Applied in this order (API.md), whatever order the body gives them in.
+# Applied in this order (docs/contract.md), whatever order the body gives them in.
 ORDER = ("tables", "guests", "reservations")
 
 
@@ -89,7 +89,7 @@ async def _apply(uow: UnitOfWork, scope: RestaurantScope, entity: str, item: Any
 
 def _at(exc: AppError, entity: str, index: int) -> AppError:
     """The error of the item at ``index`` of ``entity``, naming it. A version that differs is
-    a 409 here (API.md, Batch), not If-Match's 412; a field error points into the item."""
+    a 409 here (docs/contract.md, Batch), not If-Match's 412; a field error points into the item."""
     if isinstance(exc, PreconditionFailed):
         exc = VersionConflict(exc.message, details=exc.details)
     if isinstance(exc, ValidationFailed):

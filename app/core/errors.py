@@ -20,7 +20,7 @@ logger = logging.getLogger("qtable.errors")
 
 
 class AppError(Exception):
-    """A failure the client can act on; rendered as the API.md error envelope."""
+    """A failure the client can act on; rendered as the error envelope of docs/contract.md."""
 
     status_code = 400
     code: ErrorCode = ErrorCode.BAD_REQUEST

@@ -210,7 +210,7 @@ _CONFLICT_EXAMPLES = {
     ErrorCode.VERSION_CONFLICT: "VersionConflict",
     ErrorCode.DUPLICATE: "Duplicate",
 }
-# The conflicts of seating a guest (API.md: the first of these that applies answers).
+# The conflicts of seating a guest (docs/contract.md: the first of these that applies answers).
 SEATING = (
     ErrorCode.INVALID_TRANSITION,
     ErrorCode.TABLE_UNAVAILABLE,

@@ -32,7 +32,7 @@ CursorQuery = Annotated[
 # Ids and sort keys are 64-bit integers in both databases; larger values cannot be bound.
 INT64 = range(-(2**63), 2**63)
 
-# API.md allows 64 base64 characters: 48 bytes. Integers and timestamps take 8 bytes each, a
+# The contract allows 64 base64 characters: 48 bytes. Integers and timestamps take 8 bytes each, a
 # text key what is left of the 48 after them; a text key that does not fit (20 characters of
 # any Unicode are up to 80 bytes) is cut, and the cursor says so (see CursorKey).
 MAX_BYTES = 48

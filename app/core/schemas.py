@@ -124,7 +124,7 @@ class OutputModel(BaseModel):
 
 
 class InputModel(BaseModel):
-    """A request body, strict for every field a subclass declares (API.md, Conventions).
+    """A request body, strict for every field a subclass declares (docs/contract.md, Conventions).
 
     - JSON types as declared: an integer takes a JSON integer (not `true`, `"4"`, nor `4.0`:
       iOS encodes an Int as `4`, so `4.0` is a client bug worth showing), a number takes an
@@ -250,7 +250,11 @@ def _each_entry(entry: TextCheck) -> TextCheck:
 
 def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """A partial update's JSON schema says what its validation does: every field optional,
-    and null allowed only where ``nullable`` gives it a meaning."""
+    and null allowed only where ``nullable`` gives it a meaning. A field left out is left
+    unchanged, so its Python default (None) is no default of the API's: not said at all."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
     input_schema(schema, model)
     nullable: frozenset[str] = getattr(model, "nullable", frozenset())
     names = {field.alias or name: name for name, field in model.model_fields.items()}

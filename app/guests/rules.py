@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.core.errors import InvalidTransition
 from app.core.vocabulary import GuestStatus as G
 
-# API.md: anything not listed here is 409 invalid_transition.
+# docs/contract.md: anything not listed here is 409 invalid_transition.
 GUEST_TRANSITIONS: dict[G, frozenset[G]] = {
     G.WAITING: frozenset({G.NOTIFIED, G.SEATED, G.LEFT, G.NO_SHOW, G.CANCELLED}),
     G.NOTIFIED: frozenset({G.SEATED, G.LEFT, G.NO_SHOW, G.CANCELLED, G.WAITING}),

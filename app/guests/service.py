@@ -121,7 +121,7 @@ async def _lock_guest_and_tables(
 def check_seatable(
     guest: Guest, table: DiningTable, party_size: int, allow_over_capacity: bool
 ) -> None:
-    """The seating rules after the lifecycle check, in API.md's order."""
+    """The seating rules after the lifecycle check, in the order docs/contract.md gives."""
     if table.status == TableStatus.OUT_OF_SERVICE:
         raise TableUnavailable(
             f"Table {table.table_number} is out of service", details={"tableId": table.id}

@@ -1,4 +1,4 @@
-"""GET /api/v1/ws: the restaurant's committed changes, pushed (API.md, Real time).
+"""GET /api/v1/ws: the restaurant's committed changes, pushed (docs/contract.md, Real time).
 
 One `changes` message per committed transaction, empty for one that changed no floor row (a
 settings or staff change), each chained to the one before by `previousCursor`. When the

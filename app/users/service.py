@@ -126,7 +126,7 @@ async def _confirm_own_password(
     """A stolen access token alone must not be enough to take an account over. The check
     counts against the email's login limit, so it is no faster a way to guess the password;
     past that limit it is refused unchecked, with 403 since only the auth endpoints answer
-    429 (API.md)."""
+    429 (docs/contract.md)."""
     if current_password is None:
         raise Forbidden("Changing your own password or email needs currentPassword")
     try:

@@ -1,4 +1,5 @@
-"""Sessions end when credentials change (API.md, Sessions): a new password, email or role, or
+"""Sessions end when credentials change (docs/contract.md, Sessions): a new password, email or
+role, or
 deletion, ends every session of that user; one's own password or email needs the current one."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""POST /batch/update (API.md, Batch): all or nothing, the single endpoints' rules, results
+"""POST /batch/update (docs/contract.md, Batch): all or nothing, the single endpoints' rules,
+results
 with ids and clientIds, one revision, item-naming errors, limits and idempotency."""
 
 from __future__ import annotations

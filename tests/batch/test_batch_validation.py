@@ -1,4 +1,4 @@
-"""A batch's 422 names its item (API.md, Batch), whichever rule refuses it: text, types,
+"""A batch's 422 names its item (docs/contract.md, Batch), whichever rule refuses it: text, types,
 limits, unknown or missing fields, `op`, an item that is not an object. Nothing is stored."""
 
 from __future__ import annotations

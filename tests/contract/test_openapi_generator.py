@@ -2,7 +2,7 @@
 the openapi-generator-cli package; Java 17) generates the iOS app's client from the committed
 document with no warning but its notice that OpenAPI 3.1 support is in beta, and the Swift
 models are typed: no `AnyCodable`/`JSONValue`, and each minimal row requires exactly its fields
-(API.md, Dashboard)."""
+(docs/contract.md, Dashboard)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Strict input (API.md, Conventions), through HTTP and alike on SQLite and PostgreSQL: JSON
+"""Strict input (docs/contract.md, Conventions), through HTTP and alike on SQLite and PostgreSQL:
+JSON
 types as declared, timestamps with an offset, canonical time zones, and no U+0000 or unpaired
 surrogate in any text a client sends (bodies, forms, query strings, cursors, headers)."""
 

@@ -1,4 +1,5 @@
-"""API.md, "The guest <-> table invariant": one test per row of the write table, through every
+"""docs/contract.md, "The guest and table invariant": one test per row of the write table, through
+every
 route that performs the write, then the order in which combined failures answer."""
 
 from __future__ import annotations

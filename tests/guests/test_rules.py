@@ -1,4 +1,5 @@
-"""app/guests/rules.py on its own: every status pair, legal or not, as API.md lists them."""
+"""app/guests/rules.py on its own: every status pair, legal or not, as docs/contract.md lists
+them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every guest status pair through PATCH /guests/{id}: illegal moves are 409 invalid_transition
-and change nothing; legal moves answer 200 and set the timestamps API.md documents."""
+and change nothing; legal moves answer 200 and set the timestamps docs/contract.md documents."""
 
 from __future__ import annotations
 

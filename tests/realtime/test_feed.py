@@ -1,4 +1,5 @@
-"""GET /api/v1/ws (API.md, Real time): hello, one `changes` message per committed transaction
+"""GET /api/v1/ws (docs/contract.md, Real time): hello, one `changes` message per committed
+transaction
 of the socket's restaurant and none of another's, in commit order with a gap-free cursor
 chain, nothing for a rollback, resume, resync, ping, and the token's life."""
 
@@ -89,7 +90,7 @@ async def test_a_batch_is_one_message_and_a_failed_one_sends_nothing(
         assert failed.status_code == 409
         refused = await client.post(f"{guest_url(guests[0]['id'])}/complete", headers=owner.headers)
         assert refused.status_code == 409
-        # A PATCH that changes nothing changes no version and sends no event (API.md).
+        # A PATCH that changes nothing changes no version and sends no event (docs/contract.md).
         same = await client.patch(
             guest_url(guests[0]["id"]), headers=owner.headers, json={"name": guests[0]["name"]}
         )

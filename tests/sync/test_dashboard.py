@@ -1,4 +1,4 @@
-"""GET /dashboard/data (API.md, Dashboard): the full sync, deltas, cursors that cannot be
+"""GET /dashboard/data (docs/contract.md, Dashboard): the full sync, deltas, cursors that cannot be
 served, minimal rows, ETag and 304."""
 
 from __future__ import annotations
@@ -414,7 +414,8 @@ async def test_its_parameters_are_read_as_fastapi_reads_them(
 async def test_a_patch_that_changes_nothing_keeps_the_etag(
     client: AsyncClient, owner: Actor
 ) -> None:
-    """API.md: a PATCH that changes nothing changes no version and sends no event; nor does
+    """docs/contract.md: a PATCH that changes nothing changes no version and sends no event; nor
+    does
     it move the restaurant's cursor, so the dashboard still answers 304."""
     guest = await create_guest(client, owner, "Same")
     first = await dashboard(client, owner, minimal=True)

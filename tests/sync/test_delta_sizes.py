@@ -1,6 +1,7 @@
 """Every delta answers: any number of changed rows of every kind, minimal or full, across the
 size at which the dashboard reads changed rows in chunks, gives 200 with exactly the changed
-rows in API.md's order (guests by `arrivedAt`, tables by `tableNumber`, reservations by
+rows in the order docs/contract.md gives (guests by `arrivedAt`, tables by `tableNumber`,
+reservations by
 `startsAt`, then `id`) and the deleted ids."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _instant(text: str) -> datetime:
 
 
 def api_order(entity: str, rows: list[dict[str, Any]]) -> list[int]:
-    """The ids of full rows in API.md's order."""
+    """The ids of full rows in the order docs/contract.md gives."""
     field = _SORT[entity]
 
     def key(row: dict[str, Any]) -> tuple[Any, int]:

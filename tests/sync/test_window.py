@@ -31,7 +31,7 @@ def token_of(actor: Actor) -> str:
 
 @dataclass
 class IPad:
-    """The app as API.md describes it: a full sync replaces what it holds, a delta or a
+    """The app as docs/contract.md describes it: a full sync replaces what it holds, a delta or a
     `changes` message whose `previousCursor` is its cursor is merged, anything else is a gap."""
 
     client: AsyncClient
