@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from collections.abc import Sequence as AbstractSequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from starlette.convertors import PathConvertor, StringConvertor
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.errors import ValidationFailed
+from app.core.openapi import edit_document_when_built
 
 # The type pydantic gives an integer it cannot read ("abc"): a client sees one type for any
 # badly written integer, whichever of the two refused it.
@@ -267,18 +268,7 @@ def _error(location: Location, name: str, signed: bool) -> dict[str, Any]:
 def _describe_in_openapi(
     app: FastAPI, described: dict[tuple[str, str], dict[tuple[str, str], str]]
 ) -> None:
-    """FastAPI's documented way to extend the document: replace ``app.openapi`` with a
-    function that edits the first one built (it is cached in ``app.openapi_schema``)."""
-    build: Callable[[], dict[str, Any]] = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        first = not app.openapi_schema
-        document = build()
-        if first:
-            _add_descriptions(document, described)
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    edit_document_when_built(app, lambda _, document: _add_descriptions(document, described))
 
 
 def _add_descriptions(

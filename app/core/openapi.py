@@ -281,20 +281,24 @@ class DocumentedRoute(APIRoute):
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 
 
-def finish_document_when_built(app: FastAPI) -> None:
-    """Have :func:`finish_document` edit the document the first time it is built (FastAPI's
-    documented way: replace ``app.openapi``; the result is kept in ``app.openapi_schema``).
-    Called last in ``create_app``, with every route in place."""
+def edit_document_when_built(app: FastAPI, edit: Callable[[FastAPI, dict[str, Any]], None]) -> None:
+    """Have ``edit`` change the document the first time it is built: FastAPI's documented way
+    to extend it, replacing ``app.openapi`` (the result is kept in ``app.openapi_schema``)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         first = not app.openapi_schema
         document = build()
         if first:
-            finish_document(app, document)
+            edit(app, document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def finish_document_when_built(app: FastAPI) -> None:
+    """Called last in ``create_app``, with every route in place: :func:`finish_document`."""
+    edit_document_when_built(app, finish_document)
 
 
 def finish_document(app: FastAPI, document: dict[str, Any]) -> None:
