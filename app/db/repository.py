@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -548,9 +548,6 @@ async def _after_cursor(
     return tuple_(*order) >= bound if inclusive else tuple_(*order) > bound
 
 
-_KEYS: dict[tuple[str, ...], rows.RowQuery] = {}
-
-
 async def _current_key(
     uow: UnitOfWork,
     scope: RestaurantScope,
@@ -559,19 +556,11 @@ async def _current_key(
     row_id: int,
 ) -> tuple[Any, ...] | None:
     """The sort key the row with that id has now in the scope's restaurant, or None."""
-    model = order[-1].class_
-    shape = (model.__tablename__, *(column.key for column in order))
-    query = _KEYS.get(shape)
-    if query is None:
-        query = _KEYS[shape] = rows.RowQuery(
-            select(*order).where(
-                model.id == bindparam("id"), model.restaurant_id == bindparam(rows.SCOPE_PARAM)
-            )
-        )
+    query = _by_id(cast(type[Any], order[-1].class_))
     found = await rows.fetch(uow, scope, query, {"id": row_id})
     if not found:
         return None
-    return _sort_key(found[0], range(len(order)), key_types)
+    return _sort_key(found[0], [query.columns.index(column.key) for column in order], key_types)
 
 
 _BY_ID: dict[type[Any], rows.RowQuery] = {}
