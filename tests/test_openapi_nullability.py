@@ -20,6 +20,7 @@ from app.main import create_app
 from tests.conftest import make_settings
 from tests.fixtures.auth import PASSWORD, Actor, unique_email
 from tests.fixtures.database import sqlite_url
+from tests.fixtures.floor import one_row_of_each_kind
 from tests.reservations.factories import at, iso
 
 API = "/api/v1"
@@ -144,23 +145,7 @@ class World:
 
 @pytest.fixture
 async def world(client: AsyncClient, owner: Actor) -> World:
-    async def create(path: str, body: dict[str, Any]) -> int:
-        response = await client.post(f"{API}{path}", headers=owner.headers, json=body)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    ids = {
-        "{table}": await create("/tables", {"tableNumber": "1", "capacity": 4}),
-        "{guest}": await create("/guests", {"name": "Ana", "partySize": 2}),
-        "{reservation}": await create(
-            "/reservations", {"guestName": "Ada", "partySize": 2, "startsAt": iso(at())}
-        ),
-        "{user}": await create(
-            "/users",
-            {"email": unique_email(), "password": PASSWORD, "fullName": "Hal", "role": "host"},
-        ),
-    }
-    return World(owner, ids)
+    return World(owner, await one_row_of_each_kind(client, owner))
 
 
 def refused_for(response: Response, loc: list[Any]) -> bool:

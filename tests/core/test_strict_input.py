@@ -22,6 +22,7 @@ from app.auth.schemas import TokenForm
 from app.core.schemas import InputModel
 from tests.fixtures.auth import PASSWORD, Actor
 from tests.fixtures.errors import assert_error, assert_validation_error
+from tests.fixtures.floor import one_row_of_each_kind
 from tests.reservations.factories import at, iso
 
 API = "/api/v1"
@@ -44,23 +45,7 @@ class World:
 
 @pytest.fixture
 async def world(client: AsyncClient, owner: Actor) -> World:
-    async def create(path: str, body: dict[str, Any]) -> int:
-        response = await client.post(f"{API}{path}", headers=owner.headers, json=body)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    ids = {
-        "{table}": await create("/tables", {"tableNumber": "1", "capacity": 4}),
-        "{guest}": await create("/guests", {"name": "Ana", "partySize": 2}),
-        "{reservation}": await create(
-            "/reservations", {"guestName": "Ada", "partySize": 2, "startsAt": STARTS_AT}
-        ),
-        "{user}": await create(
-            "/users",
-            {"email": "hal@example.com", "password": PASSWORD, "fullName": "Hal", "role": "host"},
-        ),
-    }
-    return World(owner, ids)
+    return World(owner, await one_row_of_each_kind(client, owner))
 
 
 Path = tuple[str | int, ...]
