@@ -14,6 +14,7 @@ import pytest
 
 from bench import servers
 from tests.fixtures.database import SQLiteTemplate
+from tests.fixtures.processes import server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # The console scripts installed beside this interpreter (the project's virtualenv).
@@ -21,14 +22,7 @@ SCRIPTS = Path(sys.executable).parent
 
 
 def settings_env(database_url: str) -> dict[str, str]:
-    return {
-        "QTABLE_DATABASE_URL": database_url,
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "e" * 48,
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-    }
+    return server_env(database_url)
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from websockets.asyncio.client import connect
 from bench import servers
 from tests.contract.tools import ROOT, executable, run
 from tests.fixtures.database import SQLiteTemplate
+from tests.fixtures.processes import server_env
 
 ASYNCAPI = ROOT / "asyncapi.json"
 PACKAGE = "qtable_client"
@@ -50,14 +51,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 def server(tmp_path: Path, sqlite_template: SQLiteTemplate) -> Iterator[str]:
     """A real QTable server on a migrated SQLite database; its base URL."""
     port = servers.free_port()
-    env = {
-        "QTABLE_DATABASE_URL": sqlite_template.fresh(tmp_path),
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "c" * 48,
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-    }
+    env = server_env(sqlite_template.fresh(tmp_path))
     started = servers.start(
         "contract",
         servers.uvicorn_command("app.main:create_app", port),

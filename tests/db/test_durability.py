@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.database import SQLiteTemplate
+from tests.fixtures.processes import server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITERS = 6
@@ -33,16 +34,7 @@ def _free_port() -> int:
 
 @contextmanager
 def _server(database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "QTABLE_DATABASE_URL": database_url,
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "d" * 48,
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-        "QTABLE_SQLITE_SYNCHRONOUS": "FULL",
-    }
+    env = {**os.environ, **server_env(database_url, sqlite_synchronous="FULL")}
     process = subprocess.Popen(
         [
             sys.executable,

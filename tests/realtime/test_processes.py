@@ -21,6 +21,7 @@ import pytest
 from bench import servers
 from tests.fixtures.auth import register
 from tests.fixtures.database import SQLiteTemplate
+from tests.fixtures.processes import server_env
 from tests.fixtures.realtime import Feed, feed
 
 REDIS_URL_ENV = "QTABLE_TEST_REDIS_URL"
@@ -83,17 +84,8 @@ def two_processes(
     tmp_path: Path, sqlite_template: SQLiteTemplate, redis_server: RedisServer
 ) -> Iterator[list[servers.Server]]:
     url = sqlite_template.fresh(tmp_path)
-    env = {
-        "QTABLE_DATABASE_URL": url,
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "r" * 48,
-        "QTABLE_REDIS_URL": redis_server.url,
-        # No poll within the test: only Redis, or the gap fill when it comes back, delivers.
-        "QTABLE_REALTIME_POLL_SECONDS": "600",
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-    }
+    # No poll within the test: only Redis, or the gap fill when it comes back, delivers.
+    env = server_env(url, redis_url=redis_server.url, realtime_poll_seconds="600")
     started = []
     try:
         for name in ("a", "b"):
@@ -172,14 +164,7 @@ async def test_a_server_told_to_stop_closes_its_sockets_with_1001(
     """SIGTERM, as a deployment stops a process: the sockets get 1001 (going away), not the
     1012 uvicorn itself would send."""
     port = servers.free_port()
-    env = {
-        "QTABLE_DATABASE_URL": sqlite_template.fresh(tmp_path),
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "s" * 48,
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-    }
+    env = server_env(sqlite_template.fresh(tmp_path))
     server = servers.start(
         "one", servers.uvicorn_command("app.main:create_app", port), env, tmp_path / "one.log", port
     )

@@ -17,6 +17,7 @@ import httpx
 from bench import servers
 from tests.fixtures.auth import register
 from tests.fixtures.floor import assert_invariant
+from tests.fixtures.processes import server_env
 from tests.sync.helpers import Follower
 
 ROUNDS = 3
@@ -25,15 +26,7 @@ ACKNOWLEDGED_PER_ROUND = 40
 
 
 def _start(database_url: str, log: Path, port: int) -> servers.Server:
-    env = {
-        "QTABLE_DATABASE_URL": database_url,
-        "QTABLE_ENV": "test",
-        "QTABLE_JWT_SECRET": "k" * 48,
-        "QTABLE_ARGON2_TIME_COST": "1",
-        "QTABLE_ARGON2_MEMORY_KIB": "64",
-        "QTABLE_LOG_LEVEL": "WARNING",
-        "QTABLE_SQLITE_SYNCHRONOUS": "FULL",
-    }
+    env = server_env(database_url, sqlite_synchronous="FULL")
     server = servers.start(
         "crash", servers.uvicorn_command("app.main:create_app", port), env, log, port
     )
