@@ -6,10 +6,10 @@ that revision, so a client that continues from its cursor may get a row again, n
 (``app.models.change_log``) says which rows changed after a cursor; their current state is read
 from their tables.
 
-A full snapshot is kept per restaurant, ``minimal`` and local date in the page cache, under the
-revision it was read at (``app.db.session.PageCache``): every process reads the revision from
-the database before it answers from its cache, so a write committed by any process makes every
-process read the snapshot again.
+A full snapshot is kept per restaurant, ``minimal`` and window (``app.sync.cursor``) in the
+page cache, under the revision it was read at (``app.db.session.PageCache``): every process
+reads the revision from the database before it answers from its cache, so a write committed
+by any process makes every process read the snapshot again.
 """
 
 from __future__ import annotations

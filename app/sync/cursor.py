@@ -44,9 +44,9 @@ class Window:
     end: int
 
     @classmethod
-    def of(cls, timezone: str, at: datetime) -> Window:
-        """The restaurant's window at the instant ``at``."""
-        start, end = local_day_bounds(local_today(timezone, at), timezone)
+    def of(cls, timezone: str, day: date) -> Window:
+        """The window of the local date ``day`` in ``timezone``."""
+        start, end = local_day_bounds(day, timezone)
         return cls(int(start.timestamp()), int(end.timestamp()))
 
     @property
@@ -101,13 +101,12 @@ class Cursors:
 
     def window(self, timezone: str, at: datetime | None = None) -> Window:
         """The window of a restaurant in ``timezone`` at ``at`` (by default now)."""
-        at = at or self.clock()
-        key = (timezone, local_today(timezone, at))
+        key = (timezone, local_today(timezone, at or self.clock()))
         window = self._windows.get(key)
         if window is None:
             if len(self._windows) >= _REMEMBERED:
                 self._windows.clear()
-            window = self._windows[key] = Window.of(timezone, at)
+            window = self._windows[key] = Window.of(*key)
         return window
 
     def position(self, revision: int, timezone: str, at: datetime | None = None) -> Position:
