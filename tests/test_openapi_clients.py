@@ -30,6 +30,10 @@ VOCABULARIES = {
     "TableAfterGuestLeaves",
     "BatchOp",
     "ErrorCode",
+    # The fields an update may clear (docs/contract.md, Conventions), one per entity.
+    "ClearableTableField",
+    "ClearableGuestField",
+    "ClearableReservationField",
 }
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient, Response
 
+from app.core.schemas import PatchModel
+from app.core.vocabulary import Vocabulary
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.fixtures.auth import PASSWORD, Actor, unique_email
@@ -197,3 +199,123 @@ async def test_null_in_a_batch_item_is_taken_exactly_where_the_document_says(
         if nullable(prop) == refused:
             problems.append((name, nullable(prop), response.status_code, response.text))
     assert problems == []
+
+
+# Clearing by name (docs/contract.md, Conventions): a generated Swift client leaves a nil out of
+# the body, so every null with a meaning can also be sent as a name in `clear`.
+# A value each clearable field can be given, to see `clear` take it away again.
+SETTABLE: dict[str, Any] = {
+    "section": "Patio",
+    "currentGuestId": "{guest}",
+    "posX": 1.5,
+    "posY": 2,
+    "phone": "+14155550100",
+    "tableId": "{table}",
+    "quotedWaitMinutes": 15,
+    "notes": "window seat",
+    "email": "grace@example.com",
+}
+UPDATES = ("updateTable", "updateGuest", "updateReservation")
+
+
+def clearable(schema_name: str) -> list[str]:
+    """The words the schema's `clear` takes, as the document lists them."""
+    clear = SCHEMAS[schema_name]["properties"].get("clear")
+    if clear is None:
+        return []
+    return list(SCHEMAS[clear["items"]["$ref"].rsplit("/", 1)[1]]["enum"])
+
+
+def test_every_field_an_update_takes_null_for_can_be_cleared_by_name() -> None:
+    """On a create, null and leaving the field out store the same: only updates need `clear`."""
+    updates = {json_bodies()[op][2] for op in UPDATES}
+    updates |= {name for name in item_schemas() if name.endswith("UpdateItem")}
+    assert len(updates) == 6
+    mismatched = {}
+    for name in sorted(updates):
+        properties = SCHEMAS[name]["properties"]
+        takes_null = {field for field, prop in properties.items() if nullable(prop)}
+        if takes_null != set(clearable(name)):
+            mismatched[name] = (sorted(takes_null), clearable(name))
+    assert mismatched == {}
+    assert {word for op in UPDATES for word in clearable(json_bodies()[op][2])} == set(SETTABLE)
+
+
+CLEARS = [(op, word) for op in sorted(UPDATES) for word in clearable(json_bodies()[op][2])]
+
+
+@pytest.mark.parametrize(("operation_id", "word"), CLEARS)
+async def test_clearing_a_field_by_name_is_sending_it_null(
+    client: AsyncClient, world: World, operation_id: str, word: str
+) -> None:
+    url = world.path(VALID[operation_id][0])
+    headers = world.owner.headers
+    given = await client.patch(url, json={word: world.fill(SETTABLE[word])}, headers=headers)
+    assert given.status_code == 200, given.text
+    assert given.json()[word] is not None
+    cleared = await client.patch(url, json={"clear": [word]}, headers=headers)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()[word] is None
+    assert cleared.json()["version"] == given.json()["version"] + 1
+    again = await client.patch(url, json={"clear": [word]}, headers=headers)
+    assert again.json()["version"] == cleared.json()["version"], "clearing twice changes nothing"
+
+
+async def test_a_batch_item_clears_by_name(client: AsyncClient, world: World) -> None:
+    guest = world.ids["{guest}"]
+    headers = world.owner.headers
+    items = [
+        {"op": "update", "id": guest, "phone": "+14155550100", "notes": "vip"},
+        {"op": "update", "id": guest, "clear": ["phone", "notes"]},
+    ]
+    response = await client.post(f"{API}/batch/update", json={"guests": items}, headers=headers)
+    assert response.status_code == 200, response.text
+    stored = (await client.get(f"{API}/guests/{guest}", headers=headers)).json()
+    assert (stored["phone"], stored["notes"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"phone": "+14155550100", "clear": ["phone"]},
+        {"clear": ["name"]},
+        {"clear": ["party_size"]},
+        {"clear": "phone"},
+        {"clear": None},
+    ],
+)
+async def test_clear_takes_only_clearable_fields_left_out_of_the_body(
+    client: AsyncClient, world: World, body: dict[str, Any]
+) -> None:
+    url = world.path("/guests/{guest}")
+    response = await client.patch(url, json=body, headers=world.owner.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+class _Word(Vocabulary):
+    A = "a"
+    B = "b"
+
+
+def test_an_update_that_takes_null_must_be_clearable_by_name() -> None:
+    with pytest.raises(TypeError, match="needs `clear`"):
+
+        class _Unclearable(PatchModel):
+            nullable = frozenset({"a"})
+            a: int | None = None
+
+    with pytest.raises(TypeError, match="names no field"):
+
+        class _ClearsWhatIsNotThere(PatchModel):
+            a: int | None = None
+            clear: list[_Word] | None = None
+
+    class _Clearable(PatchModel):
+        a: int | None = None
+        b: str | None = None
+        c: int | None = None
+        clear: list[_Word] | None = None
+
+    assert _Clearable.nullable == {"a", "b"}
+    assert _Clearable.model_validate({"clear": ["b"], "a": 1}).changes() == {"a": 1, "b": None}

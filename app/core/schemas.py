@@ -15,6 +15,7 @@ from typing import (
     Any,
     ClassVar,
     Generic,
+    Self,
     TypeVar,
     Union,
     cast,
@@ -42,6 +43,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from app.core.text import holds_unclean_text, text_error
+from app.core.vocabulary import Vocabulary
 
 T = TypeVar("T")
 # Whether a value as sent holds bad text in a part that no nested input model will check.
@@ -101,10 +103,16 @@ def never_null(schema: dict[str, Any]) -> None:
 
 
 def input_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """A request body's JSON schema: untitled properties, and a field's default said in its
-    description rather than as `default`, which some generators (openapi-typescript) read as
-    "always present" and so make the field required in what a client sends."""
+    """A request body's JSON schema: untitled properties, null only where the model's
+    ``nullable`` takes it, and a field's default said in its description rather than as
+    `default`, which some generators (openapi-typescript) read as "always present" and so
+    make the field required in what a client sends."""
     untitled_properties(schema, model)
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    names = {field.alias or name: name for name, field in model.model_fields.items()}
+    for key, prop in schema.get("properties", {}).items():
+        if names.get(key, key) not in nullable:
+            never_null(prop)
     for prop in schema.get("properties", {}).values():
         if "default" in prop:
             said = f"Default: `{json.dumps(prop.pop('default'))}`."
@@ -146,8 +154,19 @@ class InputModel(BaseModel):
         strict=True,
         json_schema_extra=input_schema,
     )
+    # The fields that take null, each because null means something there (a create's
+    # `phone: null` is no phone); any other field sent as null is a 422, a field's Python
+    # default None standing only for "not given".
+    nullable: ClassVar[frozenset[str]] = frozenset()
     # Per field holding nested input models: where bad text can sit outside them.
     _nested_text_checks: ClassVar[dict[str, TextCheck]] = {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_nullable(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may not be null")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -256,29 +275,81 @@ def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
         if "default" in prop and prop["default"] is None:
             del prop["default"]
     input_schema(schema, model)
-    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
-    names = {field.alias or name: name for name, field in model.model_fields.items()}
-    for key, prop in schema.get("properties", {}).items():
-        if names.get(key, key) not in nullable:
-            never_null(prop)
+
+
+class FieldNames(Vocabulary):
+    """Names of a model's fields, as the wire spells them (camelCase). Generators derive an
+    enum case's name from its value and would flatten `tableId` to `tableid`; the document
+    gives each case its own name (`x-enum-varnames`, read by openapi-generator)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        target = handler.resolve_ref_schema(json_schema)
+        target["x-enum-varnames"] = [word.value for word in cls]
+        return json_schema
+
+
+CLEAR_DESCRIPTION = (
+    "Fields to set to null, as if each were sent as null: for clients whose generated code "
+    "leaves a nil out rather than sending null. A field both given a value and cleared is a 422."
+)
 
 
 class PatchModel(InputModel):
     """A partial update: omitted fields stay as they are; null is refused unless the field
-    may be null (listed in ``nullable``), and the JSON schema says so."""
+    may be null, and the JSON schema says so.
+
+    The fields that may be null are exactly the ones its ``clear`` field's vocabulary names
+    (``clear: list[SomeField] | None``): a client that cannot send a null (a generated Swift
+    client drops a nil) clears a field by naming it there. ``nullable`` is derived from that
+    vocabulary when the class is made, so the two cannot disagree.
+    """
 
     model_config = ConfigDict(json_schema_extra=_patch_schema)
-    nullable: ClassVar[frozenset[str]] = frozenset()
+    # Wire name of each clearable field -> its attribute name.
+    _clearable: ClassVar[dict[str, str]] = {}
 
-    @field_validator("*", mode="before")
     @classmethod
-    def _null_only_where_nullable(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name not in cls.nullable:
-            raise ValueError("may not be null")
-        return value
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        field = cls.model_fields.get("clear")
+        if field is None:
+            if cls.nullable:
+                raise TypeError(f"{cls.__name__}: a field that may be null needs `clear`")
+            return
+        words = _clear_vocabulary(field.annotation)
+        by_wire = {f.alias or name: name for name, f in cls.model_fields.items()}
+        unknown = sorted(w.value for w in words if w.value not in by_wire or w.value == "clear")
+        if unknown:
+            raise TypeError(f"{cls.__name__}.clear names no field of it: {unknown}")
+        cls._clearable = {w.value: by_wire[w.value] for w in words}
+        cls.nullable = frozenset(cls._clearable.values())
+
+    @model_validator(mode="after")
+    def _cleared_fields_are_null(self) -> Self:
+        for word in getattr(self, "clear", None) or ():
+            name = self._clearable[word]
+            if name in self.model_fields_set and getattr(self, name) is not None:
+                raise ValueError(f"`{word}` is both given a value and cleared")
+            setattr(self, name, None)
+        return self
 
     def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
+        """The fields the client set (cleared ones as None), by attribute name."""
+        return self.model_dump(exclude_unset=True, exclude={"clear"})
+
+
+def _clear_vocabulary(annotation: Any) -> type[StrEnum]:
+    """``E`` of ``list[E] | None``, the annotation every ``clear`` field has."""
+    for member in get_args(annotation):
+        if get_origin(member) is list:
+            (word,) = get_args(member)
+            if isinstance(word, type) and issubclass(word, StrEnum):
+                return word
+    raise TypeError(f"`clear` is typed list[SomeStrEnum] | None, not {annotation!r}")
 
 
 class Page(OutputModel, Generic[T]):

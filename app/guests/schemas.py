@@ -7,7 +7,17 @@ from typing import Annotated
 
 from pydantic import Field
 
-from app.core.schemas import InputModel, Name, Notes, OutputModel, Page, PatchModel, Phone
+from app.core.schemas import (
+    CLEAR_DESCRIPTION,
+    FieldNames,
+    InputModel,
+    Name,
+    Notes,
+    OutputModel,
+    Page,
+    PatchModel,
+    Phone,
+)
 from app.core.vocabulary import GuestStatus
 
 PartySize = Annotated[int, Field(ge=1, le=50)]
@@ -42,6 +52,8 @@ class GuestPage(Page[Guest]):
 class GuestCreate(InputModel):
     """A new party joins the waitlist: status `waiting`, `arrivedAt` now."""
 
+    nullable = frozenset({"phone", "quoted_wait_minutes", "notes"})
+
     name: Name
     party_size: PartySize
     phone: Phone | None = None
@@ -49,11 +61,18 @@ class GuestCreate(InputModel):
     notes: Notes | None = None
 
 
+class ClearableGuestField(FieldNames):
+    """A guest field a PATCH may clear (set to null)."""
+
+    PHONE = "phone"
+    TABLE_ID = "tableId"
+    QUOTED_WAIT_MINUTES = "quotedWaitMinutes"
+    NOTES = "notes"
+
+
 class GuestUpdate(PatchModel):
     """Any subset of fields. `tableId` seats or moves the guest (null unseats); `status`
     follows the lifecycle. See the guest and table invariant in the API description."""
-
-    nullable = frozenset({"phone", "table_id", "quoted_wait_minutes", "notes"})
 
     name: Name | None = None
     phone: Phone | None = None
@@ -65,6 +84,7 @@ class GuestUpdate(PatchModel):
     allow_over_capacity: bool = Field(
         default=False, description="Seat a party larger than the table (not stored)."
     )
+    clear: list[ClearableGuestField] | None = Field(default=None, description=CLEAR_DESCRIPTION)
 
 
 class SeatRequest(InputModel):

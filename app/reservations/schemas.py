@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from app.core.schemas import (
+    CLEAR_DESCRIPTION,
+    FieldNames,
     InputModel,
     Name,
     Notes,
@@ -67,6 +69,8 @@ class ReservationPage(Page[Reservation]):
 
 
 class ReservationCreate(InputModel):
+    nullable = frozenset({"table_id", "phone", "email", "notes"})
+
     guest_name: Name
     party_size: PartySize
     starts_at: StartsAt = Field(description="Must carry an offset; not in the past.")
@@ -84,11 +88,18 @@ class ReservationCreate(InputModel):
     ] = ReservationStatus.BOOKED
 
 
+class ClearableReservationField(FieldNames):
+    """A reservation field a PATCH may clear (set to null)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    TABLE_ID = "tableId"
+    NOTES = "notes"
+
+
 class ReservationUpdate(PatchModel):
     """`status: checked_in` does what the check-in action does; `completed` follows the
     guest and cannot be set by hand."""
-
-    nullable = frozenset({"phone", "email", "table_id", "notes"})
 
     guest_name: Name | None = None
     party_size: PartySize | None = None
@@ -99,6 +110,9 @@ class ReservationUpdate(PatchModel):
     email: Email | None = None
     notes: Notes | None = None
     status: ReservationStatus | None = None
+    clear: list[ClearableReservationField] | None = Field(
+        default=None, description=CLEAR_DESCRIPTION
+    )
 
 
 class CheckInRequest(InputModel):

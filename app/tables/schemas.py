@@ -7,7 +7,15 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import InputModel, OutputModel, Page, PatchModel, only
+from app.core.schemas import (
+    CLEAR_DESCRIPTION,
+    FieldNames,
+    InputModel,
+    OutputModel,
+    Page,
+    PatchModel,
+    only,
+)
 from app.core.vocabulary import TableStatus
 
 # `occupied` is reached only by seating a guest.
@@ -47,6 +55,8 @@ class TablePage(Page[Table]):
 
 
 class TableCreate(InputModel):
+    nullable = frozenset({"section", "pos_x", "pos_y"})
+
     table_number: TableNumber
     capacity: Capacity
     min_capacity: Capacity = 1
@@ -62,11 +72,18 @@ class TableCreate(InputModel):
         return self
 
 
+class ClearableTableField(FieldNames):
+    """A table field a PATCH may clear (set to null)."""
+
+    SECTION = "section"
+    CURRENT_GUEST_ID = "currentGuestId"
+    POS_X = "posX"
+    POS_Y = "posY"
+
+
 class TableUpdate(PatchModel):
     """`tableNumber`, `capacity`, `minCapacity`, `section`, `posX` and `posY` are the layout:
     owners and managers only. `status` and `currentGuestId` are open to every role."""
-
-    nullable = frozenset({"section", "current_guest_id", "pos_x", "pos_y"})
 
     table_number: TableNumber | None = None
     capacity: Capacity | None = None
@@ -83,6 +100,7 @@ class TableUpdate(PatchModel):
     allow_over_capacity: bool = Field(
         default=False, description="Seat a party larger than the table (not stored)."
     )
+    clear: list[ClearableTableField] | None = Field(default=None, description=CLEAR_DESCRIPTION)
 
 
 LAYOUT_FIELDS = frozenset({"table_number", "capacity", "min_capacity", "section", "pos_x", "pos_y"})

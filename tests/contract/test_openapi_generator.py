@@ -6,6 +6,7 @@ models are typed: no `AnyCodable`/`JSONValue`, and each minimal row requires exa
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -83,3 +84,24 @@ def test_the_swift_models_are_typed_and_minimal_rows_are_their_own(tmp_path: Pat
         assert name in models, f"{name} not generated"
         assert _coding_keys(models[name]) == fields, name
         assert _required_init_parameters(models[name]) == fields, name
+
+
+def test_swift_clears_by_name_what_it_cannot_send_as_null(tmp_path: Path) -> None:
+    """A generated Swift model leaves a nil out of the body, so a null with a meaning is sent
+    as a name in `clear` (docs/contract.md, Conventions): each update has it, typed with an
+    enum of exactly the fields its schema lets be null."""
+    generate("swift6", tmp_path)
+    models = _swift_models(tmp_path)
+    document = json.loads(OPENAPI.read_text(encoding="utf-8"))["components"]["schemas"]
+    for update in ("TableUpdate", "GuestUpdate", "ReservationUpdate"):
+        properties = document[update]["properties"]
+        takes_null = sorted(
+            name for name, prop in properties.items() if {"type": "null"} in prop.get("anyOf", ())
+        )
+        vocabulary = properties["clear"]["items"]["$ref"].rsplit("/", 1)[1]
+        for source in (models[update], models[f"{update}Item"]):
+            assert re.search(rf"public var clear: \[{vocabulary}\]\?", source), update
+        cases = re.findall(r'case (\w+) = "(\w+)"', models[vocabulary])
+        assert sorted(wire for _, wire in cases) == takes_null, vocabulary
+        # Each case is named as the field is (`.tableId`, not `.tableid`).
+        assert all(name == wire for name, wire in cases), cases

@@ -150,6 +150,21 @@ def test_a_staff_day_through_the_generated_python_client(
         )
     )
     assert unseated.status == m("GuestStatus").WAITING and unseated.table_id is None
+    # A null with a meaning, sent as a name in `clear` (what a Swift client does).
+    phoned = _ok(
+        a("guests", "update_guest").sync_detailed(
+            guest.id, client=client, body=m("GuestUpdate")(phone="+33612345678")
+        )
+    )
+    assert phoned.phone == "+33612345678"
+    cleared = _ok(
+        a("guests", "update_guest").sync_detailed(
+            guest.id,
+            client=client,
+            body=m("GuestUpdate")(clear=[m("ClearableGuestField").PHONE]),
+        )
+    )
+    assert cleared.phone is None and cleared.version == phoned.version + 1
     _ok(
         a("guests", "seat_guest").sync_detailed(
             guest.id, client=client, body=m("SeatRequest")(table_id=table.id)

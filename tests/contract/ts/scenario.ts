@@ -157,6 +157,12 @@ export async function staffDay(): Promise<void> {
     body: { tableId: null },
   });
   const tableIdAfter: number | null = must(unseated.data, "unseated guest").tableId;
+  const cleared = await api.PATCH("/api/v1/guests/{guest_id}", {
+    headers,
+    params: { path: { guest_id: guest.id } },
+    body: { clear: ["phone", "quotedWaitMinutes"] },
+  });
+  const phoneAfter: string | null = must(cleared.data, "cleared guest").phone;
   await api.POST("/api/v1/guests/{guest_id}/seat", {
     headers,
     params: { path: { guest_id: guest.id } },
@@ -298,6 +304,6 @@ export async function staffDay(): Promise<void> {
     params: { path: { table_id: table.id } },
   });
   await api.POST("/api/v1/auth/logout", { headers, body: { refreshToken: tokens.refresh } });
-  console.log(restaurant, oauth, myRole, nextTables, waiting, tableIdAfter, firstSlot);
+  console.log(restaurant, oauth, myRole, nextTables, waiting, tableIdAfter, phoneAfter, firstSlot);
   console.log(guestOfBooking, created, adopt, minimalTable);
 }
