@@ -31,7 +31,7 @@ async def measure(rounds: int = ROUNDS) -> dict[str, list[float]]:
 
     root = ROOT
     with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite+aiosqlite:///{directory}/timing.db"
+        url = f"sqlite+qtable:///{directory}/timing.db"
         config = Config(str(root / "alembic.ini"))
         config.set_main_option("script_location", str(root / "alembic"))
         config.attributes["database_url"] = url

@@ -544,7 +544,7 @@ def _remove_sqlite(path: Path) -> None:
 
 
 def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
+    return f"sqlite+qtable:///{path}"
 
 
 def pristine_sqlite(data_dir: Path, name: str, shape: Shape) -> tuple[Path, Manifest, float]:

@@ -51,7 +51,7 @@ def test_importing_app_main_builds_no_app(tmp_path: Path) -> None:
         assert logging.getLogger().handlers == [], "logging was configured on import"
         assert callable(app.main.create_app)
         """,
-        settings_env(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"),
+        settings_env(f"sqlite+qtable:///{tmp_path / 'unused.db'}"),
     )
     assert result.returncode == 0, result.stderr
 
@@ -93,7 +93,7 @@ def test_app_main_app_is_one_app_built_on_first_use(tmp_path: Path) -> None:
         else:
             raise AssertionError("an unknown name must stay an AttributeError")
         """,
-        settings_env(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"),
+        settings_env(f"sqlite+qtable:///{tmp_path / 'unused.db'}"),
     )
     assert result.returncode == 0, result.stderr
 

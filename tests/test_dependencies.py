@@ -67,7 +67,7 @@ def dependencies(dependant: Dependant, chain: tuple[str, ...] = ()) -> Iterator[
 def routes() -> list[tuple[str, Any, Dependant | None]]:
     """(``METHODS /path``, endpoint, dependant) for every route of a fresh app, included
     routers flattened with their router-level dependencies."""
-    app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
+    app = create_app(make_settings("sqlite+qtable:///:memory:"))
     found = []
     for route in iter_route_contexts(app.routes):
         methods = ",".join(sorted(getattr(route, "methods", None) or ()))
@@ -159,7 +159,7 @@ def test_the_check_tells_sync_from_async() -> None:
 def test_every_route_that_needs_a_unit_of_work_makes_one() -> None:
     """UnitOfWorkDep reads the unit of work that UnitOfWorkRoute makes around the handler
     (and commits before the response); a route of another class would fail at run time."""
-    app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
+    app = create_app(make_settings("sqlite+qtable:///:memory:"))
     missing = []
     for context in iter_route_contexts(app.routes):
         route = getattr(context, "original_route", context)

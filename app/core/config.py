@@ -26,11 +26,15 @@ def _dev_secret() -> str:
         return secret
 
 
+SQLITE_SCHEME = "sqlite+qtable"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QTABLE_", env_file=".env", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
-    database_url: str = f"sqlite+aiosqlite:///./{DATA_DIR}/qtable.db"
+    # SQLite runs on QTable's own driver (app.db.sqlite), named in the URL: sqlite+qtable://.
+    database_url: str = f"sqlite+qtable:///./{DATA_DIR}/qtable.db"
     # SQLite durability: NORMAL in WAL mode loses no committed transaction on a process crash;
     # FULL also survives power loss. See README.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
@@ -89,6 +93,17 @@ class Settings(BaseSettings):
             self.jwt_secret = _dev_secret() if self.env == "development" else "test-" + "x" * 40
         elif self.env == "production" and len(self.jwt_secret) < 32:
             raise ValueError("QTABLE_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @model_validator(mode="after")
+    def _known_driver(self) -> Settings:
+        # The URL says what runs: no other SQLite driver is served, nor silently swapped in.
+        scheme = self.database_url.partition("://")[0]
+        if scheme.startswith("sqlite") and scheme != SQLITE_SCHEME:
+            raise ValueError(
+                f"QTABLE_DATABASE_URL: SQLite is served by QTable's own driver only; "
+                f"write {SQLITE_SCHEME}://, not {scheme}://"
+            )
         return self
 
     @property

@@ -24,7 +24,7 @@ SAFE_MESSAGE = "qtable_safe_message"
 _EXTRA_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "restaurant_id")
 
 # Exceptions raised by the database layers: their text may quote the values of a row.
-_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "psycopg")
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "psycopg")
 
 _SECRETS = (
     (re.compile(r"\$argon2[a-z]*\$[^\s'\",)\]]*"), "[hash]"),

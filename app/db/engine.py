@@ -25,16 +25,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def sqlite_url(url: str) -> str:
-    """Any ``sqlite+<driver>`` URL, served by QTable's own driver (app.db.sqlite)."""
-    return (
-        make_url(url)
-        .set(drivername=f"sqlite+{sqlite.DRIVER}")
-        .render_as_string(hide_password=False)
-    )
-
-
-def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings, disk: sqlite.DiskWork) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -50,21 +41,29 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # The dialect's do_begin(), called next, sends the BEGIN this says.
-        conn.connection.dbapi_connection.begins_writes = bool(  # type: ignore[union-attr]
-            conn.get_execution_options().get(WRITE_OPTION)
-        )
+        options = conn.get_execution_options()
+        dbapi_connection: Any = conn.connection.dbapi_connection
+        dbapi_connection.begins_writes = bool(options.get(WRITE_OPTION))
+        dbapi_connection.off_loop = bool(options.get(sqlite.OFF_LOOP))
+
+    @event.listens_for(sync_engine, "engine_disposed")
+    def _on_dispose(_engine: Any) -> None:
+        disk.shutdown()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if settings.is_sqlite:
         _ensure_sqlite_dir(url)
+        disk = sqlite.DiskWork()
         engine = create_async_engine(
-            sqlite_url(url),
+            url,
             # The writers of this engine take turns without blocking the loop; a lock held by
             # another process is waited for as a coroutine, up to the busy timeout.
             connect_args={
                 "write_turns": sqlite.WriteTurns(),
+                # Commits and long statements wait for the disk on these threads.
+                "disk": disk,
                 "busy_timeout_ms": settings.sqlite_busy_timeout_ms,
             },
             hide_parameters=True,
@@ -73,7 +72,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=30,
         )
-        _install_sqlite_hooks(engine, settings)
+        _install_sqlite_hooks(engine, settings, disk)
         return engine
     return create_async_engine(
         url,
@@ -102,3 +101,10 @@ def postgres_connect_args(settings: Settings) -> dict[str, Any]:
 def write_engine(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, with connections that begin write transactions."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def off_loop(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, with connections whose statements may be long (a purge, a report): on
+    SQLite each runs on a worker thread, so the loop serves other requests meanwhile. On
+    PostgreSQL the driver never blocks the loop, and this changes nothing."""
+    return engine.execution_options(**{sqlite.OFF_LOOP: True})

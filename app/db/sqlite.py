@@ -1,22 +1,37 @@
-"""SQLite on the event loop's own thread: ``sqlite3`` called directly, never blocked on a lock.
+"""SQLite for the event loop: short statements on the loop's thread, disk waits off it.
 
-aiosqlite runs every call (execute, fetch, commit, even a cursor's close) on a thread of its
-own and hands the result back through the event loop. Measured here, one such round trip costs
-about 80 us of CPU, while SQLite answers a read by primary key in 5 us; a request made a dozen
-of them. This driver calls ``sqlite3`` directly instead, and keeps the one property the thread
-bought: the event loop never waits for a lock.
+Where each call runs was decided by measurement (bench/, README's Performance section):
+
+- A statement runs on the loop's own thread. A thread hop per call (a worker thread that runs
+  each statement and hands the result back through the loop) costs about 80 us of CPU, while
+  SQLite answers a read by primary key in 5 us; a request makes a dozen such calls.
+- A COMMIT runs on a worker thread of the engine (:class:`DiskWork`). It is where SQLite waits
+  for the disk: the fsync of the write-ahead log (``synchronous=FULL``), and the WAL
+  checkpoint every ~1000 pages. An fsync takes 4 ms here at the median and tens of ms on a busy
+  volume; on the loop it froze every request of the process for as long. ``sqlite3`` lets go
+  of the GIL while SQLite works, so the loop serves others meanwhile. One hop per write
+  transaction is within the noise of write throughput.
+- A statement that may be long (the change log's purge, and later reports and exports) asks for
+  the worker thread too: a connection whose transaction began with the execution option
+  :data:`OFF_LOOP` (``app.db.engine.off_loop``) runs each statement there and fetches its rows
+  there, then hands them over.
+
+Locks are waited for as coroutines, never by the loop's thread:
 
 - In WAL mode a reader never waits for a writer. Only a writer waits, for another writer, when
   it takes the write lock (``BEGIN IMMEDIATE``).
 - Writers of this process take turns on a :class:`WriteTurns` before ``BEGIN IMMEDIATE``: the
-  next one waits as an asyncio future, while the loop serves everyone else.
+  next one waits as an asyncio future, while the loop serves everyone else. A turn is given
+  back when its transaction ends, and also when its connection is garbage-collected without
+  being closed (SQLite then drops the connection's lock too): a lost connection cannot wedge
+  the writers that come after it.
 - ``busy_timeout`` is 0 on these connections: a statement that finds the database locked (by
   another process) fails at once and is retried after an asyncio sleep, with a growing pause,
   until the configured busy timeout has passed; then it raises SQLite's own "database is
   locked", which answers 503.
 
-The loop does block for the statement itself, and for the fsync of a COMMIT with
-``synchronous=FULL``: tens to hundreds of microseconds, less than one thread hop costs.
+A statement handed to a worker thread is waited for to its end even when the request is
+cancelled: the connection is not used again (nor returned to the pool) while SQLite works on it.
 """
 
 from __future__ import annotations
@@ -24,8 +39,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import weakref
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,9 +52,12 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine.url import URL
 from sqlalchemy.util.concurrency import await_
 
+# The URL names it: sqlite+qtable:// (app.core.config.SQLITE_SCHEME).
 DRIVER = "qtable"
 # The statement the engine begins write transactions with (app.db.engine).
 BEGIN_WRITE = "BEGIN IMMEDIATE"
+# Execution option: every statement of the transaction runs on a worker thread.
+OFF_LOOP = "qtable_off_loop"
 
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _FIRST_PAUSE = 0.001
@@ -108,6 +128,50 @@ class WriteTurns:
         self._held = False
 
 
+class DiskWork:
+    """The worker threads of one engine, for the calls that wait for the disk.
+
+    Commits are one at a time (one writer per process holds the write turn); the other
+    threads serve long statements, which may run beside a commit."""
+
+    def __init__(self, threads: int = 4) -> None:
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+
+    def run(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` on a worker thread, waited for (from a greenlet) as a coroutine."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="qtable-disk")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        return await_(_to_the_end(future))
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+async def _to_the_end(future: asyncio.Future[Any]) -> Any:
+    """The call's result, once it has finished, even if the waiter is cancelled meanwhile (the
+    cancellation is raised after): its connection must not be used while SQLite works on it."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+def _turn_lost(turns: WriteTurns, loop: asyncio.AbstractEventLoop) -> None:
+    """A connection holding the write turn was garbage-collected without being closed (maybe
+    on another thread): the turn passes on, on its loop."""
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(turns.give_back)
+
+
 class _Ready:
     """An awaitable that is already done: awaiting it costs two greenlet switches, no loop
     iteration. SQLAlchemy's AsyncConnection.execute() insists that its statement awaited
@@ -123,24 +187,62 @@ _READY = _Ready()
 
 class Cursor(sqlite3.Cursor):
     connection: Connection
+    # The rows of a statement run off the loop, fetched there; None for one run on the loop.
+    _fetched: deque[Any] | None = None
 
     def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        connection = self.connection
         if sql == BEGIN_WRITE:
-            self.connection.take_write_turn()
+            connection.take_write_turn()
             try:
-                self.connection.retry_busy(super().execute, sql, parameters)
+                connection.retry_busy(super().execute, sql, parameters)
             except BaseException:
-                self.connection.end_write_turn()
+                connection.end_write_turn()
                 raise
             return self
-        self.connection.retry_busy(super().execute, sql, parameters)
+        self._fetched = None
+        if connection.off_loop:
+            rows = connection.retry_busy(
+                connection.disk.run, self._execute_and_fetch, sql, parameters
+            )
+            self._fetched = deque(rows)
+            return self
+        connection.retry_busy(super().execute, sql, parameters)
         await_(_READY)
         return self
 
+    def _execute_and_fetch(self, sql: str, parameters: Any) -> list[Any]:
+        """On a worker thread: the statement, and all its rows."""
+        return sqlite3.Cursor.execute(self, sql, parameters).fetchall()
+
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> Cursor:
-        self.connection.retry_busy(super().executemany, sql, seq_of_parameters)
+        self._fetched = None
+        connection = self.connection
+        run = super().executemany
+        if connection.off_loop:
+            connection.retry_busy(connection.disk.run, run, sql, seq_of_parameters)
+            return self
+        connection.retry_busy(run, sql, seq_of_parameters)
         await_(_READY)
         return self
+
+    def fetchone(self) -> Any:
+        if self._fetched is None:
+            return super().fetchone()
+        return self._fetched.popleft() if self._fetched else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._fetched is None:
+            return super().fetchmany(self.arraysize if size is None else size)
+        count = self.arraysize if size is None else size
+        return [self._fetched.popleft() for _ in range(min(count, len(self._fetched)))]
+
+    def fetchall(self) -> list[Any]:
+        if self._fetched is None:
+            return super().fetchall()
+        rows = list(self._fetched)
+        self._fetched.clear()
+        return rows
 
     async def _async_soft_close(self) -> None:
         """What SQLAlchemy's AsyncConnection calls on an async driver's cursor once a
@@ -151,9 +253,11 @@ class Connection(sqlite3.Connection):
     """A sqlite3 connection that waits for locks as a coroutine would."""
 
     turns: WriteTurns
+    disk: DiskWork
     busy_timeout: float
     begins_writes: bool  # whether the next transaction is a write (app.db.engine sets it)
-    _has_turn: bool
+    off_loop: bool  # whether its statements run on a worker thread (app.db.engine sets it)
+    _turn_guard: weakref.finalize[Any, Any] | None
 
     def cursor(self, factory: Any = Cursor) -> Cursor:  # type: ignore[override]
         return super().cursor(factory)  # type: ignore[no-any-return]
@@ -161,11 +265,12 @@ class Connection(sqlite3.Connection):
     def take_write_turn(self) -> None:
         if not self.turns.take(self.busy_timeout):
             raise sqlite3.OperationalError("database is locked")
-        self._has_turn = True
+        loop = asyncio.get_running_loop()
+        self._turn_guard = weakref.finalize(self, _turn_lost, self.turns, loop)
 
     def end_write_turn(self) -> None:
-        if self._has_turn:
-            self._has_turn = False
+        guard, self._turn_guard = self._turn_guard, None
+        if guard is not None and guard.detach() is not None:
             self.turns.give_back()
 
     def retry_busy(self, call: Any, *args: Any) -> Any:
@@ -195,7 +300,9 @@ class Connection(sqlite3.Connection):
 
     def commit(self) -> None:
         try:
-            self.retry_busy(super().commit)
+            if self.in_transaction:
+                # The fsync, and now and then a checkpoint: on a worker thread.
+                self.retry_busy(self.disk.run, super().commit)
         finally:
             self.end_write_turn()
 
@@ -216,6 +323,7 @@ def connect(
     database: str,
     *,
     write_turns: WriteTurns | None = None,
+    disk: DiskWork | None = None,
     busy_timeout_ms: int = 5000,
     **kwargs: Any,
 ) -> Connection:
@@ -235,9 +343,11 @@ def connect(
     )
     assert isinstance(conn, Connection)
     conn.turns = write_turns if write_turns is not None else WriteTurns()
+    conn.disk = disk if disk is not None else DiskWork()
     conn.busy_timeout = busy_timeout_ms / 1000
     conn.begins_writes = False
-    conn._has_turn = False
+    conn.off_loop = False
+    conn._turn_guard = None
     return conn
 
 

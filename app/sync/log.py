@@ -9,12 +9,13 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import rows
 from app.db.base import utcnow
+from app.db.engine import off_loop, write_engine
 from app.models import ChangeLog, DatabaseEpoch, Restaurant
 from app.sync.cursor import Cursors
 
@@ -78,28 +79,58 @@ class CursorSource:
         return self._cursors
 
 
-async def purge(engine: AsyncEngine, keep: timedelta) -> int:
+# Entries deleted per transaction: each holds the write lock (and on PostgreSQL the locks of
+# the restaurants it moves) for a few milliseconds, so writers are never kept waiting long.
+PURGE_CHUNK = 2000
+
+
+async def purge(engine: AsyncEngine, keep: timedelta, *, chunk: int = PURGE_CHUNK) -> int:
     """Delete the change log's entries older than ``keep``, every restaurant at once, and move
     each restaurant's ``change_log_start`` past them: a cursor from before it gets a full sync.
     How many entries went.
 
+    The oldest ``chunk`` entries at a time, each chunk its own short write transaction, its
+    statements off the event loop (``app.db.engine.off_loop``): millions of entries never
+    stall the requests of the process, nor keep a writer waiting for long. Entries of one
+    restaurant go in revision order: what is left is always a complete log from
+    ``change_log_start`` on.
+
     Across restaurants by design, so on the engine's own connection, outside every session
-    (``app.db.tenancy``): the one statement pair of the service that is not one restaurant's."""
+    (``app.db.tenancy``): the one statement group of the service that is not one restaurant's.
+    Restaurants are locked in ascending id, the lock order of every writer."""
     cutoff = utcnow() - keep
-    old = ChangeLog.created_at < cutoff
-    newest_purged = (
-        select(func.max(ChangeLog.revision))
-        .where(ChangeLog.restaurant_id == Restaurant.id, old)
-        .scalar_subquery()
+    oldest = (
+        select(ChangeLog.restaurant_id, ChangeLog.revision)
+        .where(ChangeLog.created_at < cutoff)
+        .order_by(ChangeLog.created_at)
+        .limit(chunk)
+        .subquery()
     )
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(Restaurant)
-            .where(exists().where(ChangeLog.restaurant_id == Restaurant.id, old))
-            .values(change_log_start=newest_purged, updated_at=Restaurant.updated_at)
-        )
-        result = await conn.execute(delete(ChangeLog).where(old))
-    return int(result.rowcount or 0)
+    newest_per_restaurant = (
+        select(oldest.c.restaurant_id, func.max(oldest.c.revision), func.count())
+        .group_by(oldest.c.restaurant_id)
+        .order_by(oldest.c.restaurant_id)
+    )
+    purging = off_loop(write_engine(engine))
+    purged = 0
+    while True:
+        async with purging.begin() as conn:
+            found = (await conn.execute(newest_per_restaurant)).all()
+            for restaurant_id, newest, _ in found:
+                await conn.execute(
+                    update(Restaurant)
+                    .where(Restaurant.id == restaurant_id, Restaurant.change_log_start < newest)
+                    .values(change_log_start=newest, updated_at=Restaurant.updated_at)
+                )
+                result = await conn.execute(
+                    delete(ChangeLog).where(
+                        ChangeLog.restaurant_id == restaurant_id, ChangeLog.revision <= newest
+                    )
+                )
+                purged += int(result.rowcount or 0)
+        if sum(count for _, _, count in found) < chunk:
+            return purged
+        await asyncio.sleep(0)
 
 
 async def purge_forever(engine: AsyncEngine, keep: timedelta, every: timedelta) -> None:

@@ -225,7 +225,7 @@ async def test_503_when_sqlite_is_locked_then_the_retry_succeeds(
         "password": PASSWORD,
         "fullName": "Bea Busy",
     }
-    holder = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    holder = sqlite3.connect(url.removeprefix("sqlite+qtable:///"), isolation_level=None)
     async with serve(app) as client:
         try:
             holder.execute("BEGIN IMMEDIATE")

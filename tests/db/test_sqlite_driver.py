@@ -11,7 +11,9 @@ served. The 503 after the busy timeout runs out is tested in tests/core/test_err
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,14 +23,15 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.core.config import Settings
+from app.db.engine import off_loop
 from app.db.rows import fetch
 from app.db.session import UnitOfWork
-from app.db.sqlite import WriteTurns, connect
+from app.db.sqlite import BEGIN_WRITE, WriteTurns, connect
 from app.db.tenancy import _make_scope
 from app.models import Guest, Restaurant
 from tests.conftest import make_settings
@@ -389,3 +392,158 @@ async def test_the_driver_read_retries_as_a_coroutine_until_the_busy_timeout(
     finally:
         reader.close()
         setup.close()
+
+
+# ----- the disk is waited for off the loop ---------------------------------------------------
+
+
+def _on_the_loop_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+async def test_a_commit_waits_for_the_disk_on_a_worker_thread(app: FastAPI, owner: Actor) -> None:
+    """A write's statements run on the loop's thread; its COMMIT (the fsync, a checkpoint)
+    on one of the engine's worker threads, so the loop serves others while the disk works."""
+    seen: list[tuple[str, bool]] = []
+    async with app.state.db.write_engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        raw.set_trace_callback(lambda sql: seen.append((sql.split()[0], _on_the_loop_thread())))
+        try:
+            await conn.begin()
+            await conn.execute(
+                update(Restaurant.__table__)
+                .where(Restaurant.__table__.c.id == owner.restaurant_id)
+                .values(name="Committed off the loop")
+            )
+            await conn.commit()
+        finally:
+            raw.set_trace_callback(None)
+    assert ("UPDATE", True) in seen
+    assert ("COMMIT", False) in seen
+    assert ("COMMIT", True) not in seen
+
+
+async def test_a_statement_that_may_be_long_runs_and_is_fetched_on_a_worker_thread(
+    app: FastAPI,
+) -> None:
+    """On a connection of ``off_loop(engine)`` every statement runs, and its rows are read,
+    on a worker thread; the rows arrive whole, however SQLAlchemy fetches them."""
+    numbers = text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+        "SELECT i, on_the_loop() FROM n"
+    )
+    engine = app.state.db.engine
+    for chosen, on_the_loop in ((off_loop(engine), False), (engine, True)):
+        async with chosen.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            raw.create_function("on_the_loop", 0, _on_the_loop_thread)
+            result = await conn.execute(numbers)
+            first = result.fetchone()
+            some = result.fetchmany(10)
+            rest = result.fetchall()
+            rows = [first, *some, *rest]
+            assert [row[0] for row in rows] == list(range(1, 1001))
+            assert {bool(row[1]) for row in rows} == {on_the_loop}
+
+
+async def test_a_cancelled_commit_still_ends_before_its_connection_is_used_again(
+    tmp_path: Path,
+) -> None:
+    """A request cancelled while its COMMIT runs on a worker thread: the cancellation is
+    raised only once SQLite is done with the connection, and the write is committed."""
+    path = str(tmp_path / "cancel.db")
+    conn = connect(path)
+    started = threading.Event()
+    release = threading.Event()
+
+    def write() -> None:
+        conn.cursor().execute(BEGIN_WRITE)
+        conn.cursor().execute("CREATE TABLE t (x)")
+        conn.commit()
+
+    def trace(sql: str) -> None:
+        # On the commit's thread, as it begins: hold it there until released.
+        if sql == "COMMIT":
+            started.set()
+            release.wait(5)
+
+    try:
+        conn.set_trace_callback(trace)
+        writing = asyncio.create_task(greenlet_spawn(write))
+        assert await asyncio.to_thread(started.wait, 5)
+        writing.cancel()
+        await asyncio.sleep(0.05)
+        assert not writing.done(), "the cancellation waits for the commit"
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        conn.set_trace_callback(None)
+        assert not conn.in_transaction
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    finally:
+        release.set()
+        conn.close()
+
+
+# ----- a lost connection wedges nothing ------------------------------------------------------
+
+
+async def test_a_write_connection_lost_without_a_close_gives_its_turn_back(
+    tmp_path: Path,
+) -> None:
+    """A connection that holds the write turn, mid-transaction, garbage-collected without a
+    close: SQLite drops its lock, and the turn passes on, so the next write of the process
+    begins at once (within a busy timeout of one second, else "database is locked")."""
+    path = str(tmp_path / "lost.db")
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE t (x)")
+    setup.close()
+    turns = WriteTurns()
+
+    def write_and_lose_it() -> None:
+        lost = connect(path, write_turns=turns, busy_timeout_ms=1000)
+        lost.cursor().execute(BEGIN_WRITE)
+        lost.cursor().execute("INSERT INTO t VALUES (1)")
+
+    await greenlet_spawn(write_and_lose_it)
+    gc.collect()
+    await asyncio.sleep(0)  # the turn is handed on through the loop
+
+    after = connect(path, write_turns=turns, busy_timeout_ms=1000)
+    try:
+
+        def write() -> None:
+            after.cursor().execute(BEGIN_WRITE)
+            after.cursor().execute("INSERT INTO t VALUES (2)")
+            after.commit()
+
+        await greenlet_spawn(write)
+        assert after.execute("SELECT x FROM t").fetchall() == [(2,)]
+    finally:
+        after.close()
+
+
+async def test_a_session_dropped_mid_write_does_not_wedge_the_app(
+    app: FastAPI, client: AsyncClient, owner: Actor
+) -> None:
+    """The same through SQLAlchemy: a write connection of the app's engine, dropped
+    mid-transaction without a close (the pool cannot close it from the garbage collector), and
+    the next POST succeeds instead of waiting out the busy timeout."""
+    conn = await app.state.db.write_engine.connect()
+    await conn.begin()
+    await conn.execute(
+        update(Restaurant.__table__)
+        .where(Restaurant.__table__.c.id == owner.restaurant_id)
+        .values(name="Never committed")
+    )
+    del conn
+    # The first collection runs the pool's finalizer, which lets the connection go; the
+    # next one collects the connection itself.
+    gc.collect()
+    gc.collect()
+    await asyncio.sleep(0)
+    response = await asyncio.wait_for(
+        client.post(GUESTS, headers=owner.headers, json={"name": "Ana", "partySize": 2}), 4
+    )
+    assert response.status_code == 201, response.text

@@ -16,7 +16,7 @@ API = "/api/v1"
 
 def _committed_guest_names(database_url: str) -> list[str]:
     """Read through a connection of our own: only committed rows are visible to it."""
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
+    path = database_url.removeprefix("sqlite+qtable:///")
     with sqlite3.connect(path) as conn:
         return [row[0] for row in conn.execute("SELECT name FROM guests ORDER BY id")]
 

@@ -134,6 +134,6 @@ async def test_kill_mid_load_loses_nothing_acknowledged(database_url: str, tmp_p
     finally:
         servers.stop(server)
     if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite+aiosqlite:///")
+        path = database_url.removeprefix("sqlite+qtable:///")
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
