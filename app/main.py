@@ -30,6 +30,7 @@ from app.core.security import configure_password_hashing, configure_password_thr
 from app.db.engine import create_engine
 from app.db.session import Database
 from app.idempotency.route import Replayed, replayed_handler
+from app.observability.loop_lag import watch_loop_lag
 from app.observability.middleware import RequestMiddleware
 from app.realtime.hub import Hub, close_sockets_on_exit_signals
 from app.sync.log import CursorSource, purge_forever
@@ -65,6 +66,7 @@ def create_app(
                 every=timedelta(minutes=settings.change_log_purge_minutes),
             )
         )
+        watching = asyncio.create_task(watch_loop_lag())
         hub = Hub(
             db,
             app.state.cursors.get,
@@ -87,9 +89,10 @@ def create_app(
         finally:
             restore_signals()
             await hub.close()  # every socket closed with 1001
-            purging.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purging
+            for task in (purging, watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.dispose()
 
     app = FastAPI(
