@@ -306,13 +306,42 @@ def sqlstate_of(exc: BaseException) -> str | None:
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Busy or unreachable database: the client may safely retry."""
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) or lost_connection(exc):
         return True
     if isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or sqlstate_of(exc) in RETRYABLE_SQLSTATES
     ):
         return True
     return isinstance(exc, (ConnectionError, TimeoutError, OSError))
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection it was raised on is gone (the database closed it,
+    or the network did): a read may be tried again on another."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    # Raised by the driver itself, for a statement that went around SQLAlchemy (app.db.rows).
+    name = type(exc).__name__
+    if name in _LOST_CONNECTION_ERRORS:
+        return True
+    if name == "InterfaceError" and "connection is closed" in str(exc):
+        return True  # asyncpg, on a connection it had seen closed
+    return isinstance(exc, ConnectionError)
+
+
+# asyncpg's, by name (the module is there only with PostgreSQL's extra): the server closed
+# the connection or is shutting down, it was lost on the way, or the client met the closing
+# half-way ("cannot switch to state ...; another operation is in progress") and cannot use
+# the connection again.
+_LOST_CONNECTION_ERRORS = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "AdminShutdownError",
+        "CannotConnectNowError",
+        "InternalClientError",
+    }
+)
 
 
 def log_database_unavailable(exc: BaseException, request_id: str | None) -> None:

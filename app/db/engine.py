@@ -80,7 +80,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No liveness round trip on every checkout: a connection found closed is handled
+        # when it is found (a read is tried again: app.db.session.UnitOfWorkRoute).
         connect_args=postgres_connect_args(settings),
     )
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core.errors import Unauthorized
@@ -48,6 +48,7 @@ LOCKED_ROWS_KEY = "qtable_locked_rows"
 READ_ROWS_KEY = "qtable_read_rows"
 AFTER_LEAVE_KEY = "qtable_table_after_guest_leaves"
 
+
 # The restaurant lock, which also reads the acting user's role (still the token's?) and the
 # restaurant's table_after_guest_leaves (read by every write that frees a table).
 _RESTAURANT_LOCK = rows.RowQuery(
@@ -59,6 +60,13 @@ _RESTAURANT_LOCK = rows.RowQuery(
     )
     .with_for_update(key_share=True, of=Restaurant)
 )
+# PostgreSQL: a row lock is not granted in arrival order. When its holder commits, a writer
+# that arrives just then can take the row ahead of those already waiting (16 writers of one
+# restaurant: p50 21 ms, p99 662 ms). An advisory lock on the restaurant's id is a lock of the
+# lock manager, which queues first come, first served: taken first, it lines the writers of a
+# restaurant up in order, and each then finds the row free. It ends with the transaction.
+# QTable takes no other advisory lock, so the restaurant's id alone is the key.
+_QUEUE_IN_ORDER = select(func.pg_advisory_xact_lock(bindparam("restaurant_id")))
 
 
 class LockOrderError(RuntimeError):
@@ -73,6 +81,9 @@ def take_restaurant_lock(session: Session) -> None:
     if scope is None:  # registration: its restaurant is new, nobody else can lock it
         return
     session.info[LOCKED_KEY] = _innermost(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # On the connection, not through the ORM: it reads no row, of any restaurant.
+        session.connection().execute(_QUEUE_IN_ORDER, {"restaurant_id": scope.restaurant_id})
     found = rows.run(session, scope, _RESTAURANT_LOCK, {"user_id": scope.user_id})
     if not found or found[0][0] != scope.role:
         raise Unauthorized("The access token is no longer valid")

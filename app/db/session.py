@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from app.core.errors import AppError
+from app.core.errors import AppError, lost_connection
 from app.core.openapi import DocumentedRoute
 from app.db import locks
 from app.db.engine import write_engine
@@ -106,6 +106,11 @@ class Database:
             assert self._reader_pool is not None
             self._reader = await greenlet_spawn(self._reader_pool.connect)
         return self._reader.driver_connection
+
+    async def forget_connections(self) -> None:
+        """Close the pool's idle connections (a connection in use goes when it comes back):
+        after one was found closed by the database, the next checkout connects anew."""
+        await self.engine.dispose()
 
     async def dispose(self) -> None:
         reader, self._reader = self._reader, None
@@ -282,6 +287,21 @@ class UnitOfWorkRoute(DocumentedRoute):
         handler = self.inside_unit_of_work(super().get_route_handler())
 
         async def unit_of_work_handler(request: Request) -> Response:
+            try:
+                return await once(request)
+            except Exception as exc:
+                if not lost_connection(exc):
+                    raise
+                # A connection the database had closed (a restart, a failover): the pool's
+                # other connections are as old, so they go too. Checking each one as it leaves
+                # the pool instead would cost every request a round trip.
+                await request.app.state.db.forget_connections()
+                if request.method not in _READ_METHODS:
+                    raise  # 503 with Retry-After: the client retries, with its Idempotency-Key
+            # A read is tried once more, on a new connection.
+            return await once(request)
+
+        async def once(request: Request) -> Response:
             state = request.app.state
             uow = UnitOfWork(
                 state.db,
