@@ -44,7 +44,8 @@ TOKEN_USER = rows.RowQuery(
 
 
 async def authenticate(token: str | None, uow: UnitOfWork, settings: Settings) -> RestaurantScope:
-    """Verify an access token against the current user row; any doubt is a 401."""
+    """Verify an access token against the current user row; any doubt is a 401. ``uow`` is
+    bound to the token's restaurant (a unit of work never serves two)."""
     return (await authenticate_reading(token, uow, settings, TOKEN_USER))[0]
 
 
@@ -60,11 +61,13 @@ async def authenticate_reading(
         claims = decode_access_token(token, secret=settings.jwt_secret)
     except InvalidToken:
         raise Unauthorized("The access token is not valid") from None
-    # The user row of the restaurant the token names, read outside the request's transaction:
-    # a write transaction begins only when the service first writes, after any slow work such
-    # as password hashing.
+    # The unit of work serves the restaurant the signed token names from here on: the user row
+    # is read in it, and a row that no longer matches the claims ends the request with a 401.
+    # Read outside the request's transaction: a write transaction begins only when the service
+    # first writes, after any slow work such as password hashing.
     claimed = _make_scope(claims.restaurant_id, claims.user_id, claims.role)
-    found = await rows.fetch(uow, claimed, query, {"id": claims.user_id}, in_transaction=False)
+    uow.bind(claimed)
+    found = await rows.fetch(uow, query, {"id": claims.user_id}, in_transaction=False)
     if not found or found[0][0] != claims.role or found[0][1] != claims.generation:
         raise Unauthorized("The access token is no longer valid")
     return claimed, found[0]
@@ -83,7 +86,6 @@ async def scope_reading(
     request's unit of work, and the row ``query`` read."""
     uow = unit_of_work_of(request)
     scope, row = await authenticate_reading(token, uow, request.app.state.settings, query)
-    uow.bind(scope)
     request.state.restaurant_id = scope.restaurant_id
     request.state.scope = scope
     return scope, row

@@ -24,7 +24,7 @@ from app.core.security import (
 from app.core.vocabulary import Role
 from app.db.repository import load
 from app.db.session import UnitOfWork
-from app.db.tenancy import CROSS_TENANT, RestaurantScope, _make_scope, bind_scope
+from app.db.tenancy import CROSS_TENANT, RestaurantScope, _make_scope
 from app.models import RefreshToken, Restaurant, User
 from app.restaurants import schemas as restaurant_schemas
 from app.restaurants.schemas import WEEKDAYS
@@ -70,7 +70,7 @@ async def register(uow: UnitOfWork, data: RegisterRequest, settings: Settings) -
         await session.flush()
     except IntegrityError:
         raise Duplicate("That email is already registered", details={"field": "email"}) from None
-    bind_scope(session.sync_session, _make_scope(restaurant.id, user.id, user.role))
+    uow.bind(_make_scope(restaurant.id, user.id, user.role))
     return await _issue(uow, user, restaurant, settings, family_id=None)
 
 
@@ -100,13 +100,12 @@ async def login(
     password_hash = row.password_hash if row else None
     if not await password_matches(limiter, email, password, password_hash) or row is None:
         raise Unauthorized("Wrong email or password")
-    scope = _make_scope(row.restaurant_id, row.id, row.role)
-    bind_scope(uow.session.sync_session, scope)
+    uow.bind(_make_scope(row.restaurant_id, row.id, row.role))
     # Locked and read again: credentials that changed while the password was checked ended
     # every session, and this one must not outlive them; a change still running waits for
     # this commit and then revokes the refresh token issued here.
     try:
-        user = await load(uow, scope, User, row.id, lock=True)
+        user = await load(uow, User, row.id, lock=True)
     except NotFound:
         raise Unauthorized("Wrong email or password") from None
     if user.token_generation != row.token_generation:
@@ -147,15 +146,14 @@ async def refresh(
     ).first()
     if found is None:
         raise Unauthorized("The refresh token is not valid")
-    scope = _make_scope(found.restaurant_id, found.user_id, found.role)
-    bind_scope(session.sync_session, scope)
+    uow.bind(_make_scope(found.restaurant_id, found.user_id, found.role))
     # The user's row, then the token's (the documented lock order), each re-read under its
     # lock. A credential change that committed meanwhile has revoked this token, which the
     # checks below see; one still running waits for this commit and then revokes the
     # successor issued here.
     try:
-        user = await load(uow, scope, User, found.user_id, lock=True)
-        stored = await load(uow, scope, RefreshToken, found.id, lock=True)
+        user = await load(uow, User, found.user_id, lock=True)
+        stored = await load(uow, RefreshToken, found.id, lock=True)
     except NotFound:
         raise Unauthorized("The refresh token is not valid") from None
     now = datetime.now(UTC)

@@ -101,9 +101,7 @@ def _at(exc: AppError, entity: str, index: int) -> AppError:
     return exc
 
 
-async def _lock_named_rows(
-    uow: UnitOfWork, scope: RestaurantScope, batch: schemas.BatchRequest
-) -> list[Any]:
+async def _lock_named_rows(uow: UnitOfWork, batch: schemas.BatchRequest) -> list[Any]:
     """Lock up front, a kind at a time and in the lock order of app.db.locks, the tables and
     guests the items name and the tables those guests sit at: three statements, where item by
     item each would read its rows again. A row that does not exist is left to its item's own
@@ -121,10 +119,10 @@ async def _lock_named_rows(
         for item in batch.guests
         if item.op == "update" and getattr(item, "table_id", None) is not None
     }
-    sitting = await read_existing(uow, scope, Guest, guest_ids)  # where they sit now
+    sitting = await read_existing(uow, Guest, guest_ids)  # where they sit now
     table_ids |= {g.table_id for g in sitting.values() if g.table_id is not None}
-    tables_held = await lock_existing(uow, scope, DiningTable, table_ids)
-    guests_held = await lock_existing(uow, scope, Guest, guest_ids)
+    tables_held = await lock_existing(uow, DiningTable, table_ids)
+    guests_held = await lock_existing(uow, Guest, guest_ids)
     return [*tables_held.values(), *guests_held.values()]
 
 
@@ -156,7 +154,7 @@ def _touched(uow: UnitOfWork, guest_id: int, table_before: int | None) -> list[A
 async def apply(
     uow: UnitOfWork, scope: RestaurantScope, cursors: Cursors, batch: schemas.BatchRequest
 ) -> Response:
-    kept = await _lock_named_rows(uow, scope, batch)
+    kept = await _lock_named_rows(uow, batch)
     results: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
     for entity in ORDER:
         for index, item in enumerate(getattr(batch, entity)):
@@ -183,7 +181,7 @@ async def apply(
     await coalesce.write(uow)
     took = await uow.session.run_sync(revision.take)
     del kept
-    current, _, timezone = (await rows.fetch(uow, scope, STATE))[0]
+    current, _, timezone = (await rows.fetch(uow, STATE))[0]
     position = cursors.position(current, timezone)
     cursor = cursors.issue(scope.restaurant_id, position)
     previous = cursor

@@ -130,7 +130,6 @@ async def dashboard_data(
     `cursor`s from any starting point and no change is ever missed."""
     return await service.dashboard(
         uow,
-        scope,
         await request.app.state.cursors.get(),
         state=getattr(request.state, "restaurant_state", None),
         since=since,

@@ -29,7 +29,6 @@ from app.db import rows
 from app.db.base import UTCDateTime
 from app.db.repository import JSONBody
 from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope
 from app.guests.schemas import Guest as GuestSchema
 from app.models import DiningTable, Guest, Reservation, Restaurant, User
 from app.models.guest import ACTIVE_GUEST_STATUSES
@@ -138,7 +137,6 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 async def dashboard(
     uow: UnitOfWork,
-    scope: RestaurantScope,
     cursors: Cursors,
     *,
     state: Any,
@@ -146,10 +144,12 @@ async def dashboard(
     minimal: bool,
     if_none_match: str | None,
 ) -> Response:
-    """``state``: the row :data:`USER_AND_STATE` read when the request was authenticated
-    (None: read it now)."""
+    """The floor of the restaurant ``uow`` is bound to (its cursors, its cached snapshot and
+    its rows alike). ``state``: the row :data:`USER_AND_STATE` read when the request was
+    authenticated (None: read it now)."""
+    scope = uow.bound_scope()
     if state is None:
-        found = await rows.fetch(uow, scope, USER_AND_STATE, {"id": scope.user_id})
+        found = await rows.fetch(uow, USER_AND_STATE, {"id": scope.user_id})
         if not found:
             raise NotFound("Restaurant not found")
         state = found[0]
@@ -170,19 +170,15 @@ async def dashboard(
     )
     if servable:
         assert after is not None
-        tail = await _delta(uow, scope, minimal, after.revision, position.revision)
+        tail = await _delta(uow, minimal, after.revision, position.revision)
     else:
-        tail = await _snapshot(uow, scope, minimal, position)
+        tail = await _snapshot(uow, minimal, position)
     return JSONBody(head.encode() + tail, headers=headers)
 
 
-async def _snapshot(
-    uow: UnitOfWork,
-    scope: RestaurantScope,
-    minimal: bool,
-    position: Position,
-) -> bytes:
-    key = (scope.restaurant_id, "dashboard", minimal, position.window)
+async def _snapshot(uow: UnitOfWork, minimal: bool, position: Position) -> bytes:
+    # Kept under the restaurant the rows are read in: the unit of work's.
+    key = (uow.bound_scope().restaurant_id, "dashboard", minimal, position.window)
     cached = uow.db.pages.get(key, position.revision)
     if cached is not None:
         return cached
@@ -195,21 +191,19 @@ async def _snapshot(
     arrays = []
     for entity in ENTITIES:
         view = _VIEWS[(entity, minimal)]
-        found = await rows.fetch(uow, scope, view.snapshot, params[entity])
+        found = await rows.fetch(uow, view.snapshot, params[entity])
         arrays.append(_array(entity, view, found))
     tail = ("," + ",".join(arrays) + ',"deleted":' + EMPTY_DELETED + "}").encode()
     uow.db.pages.put(key, position.revision, tail)
     return tail
 
 
-async def _delta(
-    uow: UnitOfWork, scope: RestaurantScope, minimal: bool, after: int, upto: int
-) -> bytes:
+async def _delta(uow: UnitOfWork, minimal: bool, after: int, upto: int) -> bytes:
     # Each row's last word in the log after the cursor: its state (read again, in full if
     # asked, from its table) or None for its deletion.
     entries = []
     if after < upto:
-        entries = await rows.fetch(uow, scope, LOG_AFTER, {"after": after, "upto": upto})
+        entries = await rows.fetch(uow, LOG_AFTER, {"after": after, "upto": upto})
     last = fold(changes for _, changes in entries)
     arrays = []
     for entity in ENTITIES:
@@ -218,7 +212,7 @@ async def _delta(
         found: list[Any] = []
         for start in range(0, len(changed), _CHUNK):
             found.extend(
-                await rows.fetch(uow, scope, view.by_ids, {"ids": changed[start : start + _CHUNK]})
+                await rows.fetch(uow, view.by_ids, {"ids": changed[start : start + _CHUNK]})
             )
         if len(changed) > _CHUNK:
             found.sort(key=view.sort_key)

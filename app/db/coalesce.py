@@ -131,7 +131,7 @@ def _write(session: Session) -> None:
         ours = sorted((c for c in changed if type(c[0]) is model), key=lambda c: c[0].id)
         releases, order = _order(model, ours)
         for obj in releases:
-            _let_go(session, scope, obj, read_at[(model, obj.id)])
+            _let_go(session, obj, read_at[(model, obj.id)])
         let_go = {id(obj) for obj in releases}
         runs: list[tuple[frozenset[str], list[Any]]] = []
         for obj, keys in order:
@@ -153,11 +153,9 @@ def _write(session: Session) -> None:
                     updated_at=now,
                 )
                 values.append(row)
-            matched = rows.execute_many(
-                session, scope, repository.update_query(model, keys), values
-            )
+            matched = rows.execute_many(session, repository.update_query(model, keys), values)
             if matched is None:  # not counted by the driver: read the versions back
-                matched = _at_versions(session, scope, model, objs)
+                matched = _at_versions(session, model, objs)
             if matched != len(objs):
                 raise StaleDataError(
                     f"{len(objs)} UPDATEs of {model.__tablename__} matched {matched} rows"
@@ -210,7 +208,7 @@ def _order(model: type[Any], changed: list[tuple[Any, frozenset[str]]]) -> tuple
 _VERSIONS: dict[type[Any], rows.RowQuery] = {}
 
 
-def _at_versions(session: Session, scope: Any, model: type[Any], objs: list[Any]) -> int:
+def _at_versions(session: Session, model: type[Any], objs: list[Any]) -> int:
     """How many of ``objs`` the database holds at the version just written: each UPDATE
     matched its row only at the version read, and only it can have set the new one (the rows
     are locked)."""
@@ -222,21 +220,21 @@ def _at_versions(session: Session, scope: Any, model: type[Any], objs: list[Any]
                 model.restaurant_id == bindparam(rows.SCOPE_PARAM),
             )
         )
-    found = dict(rows.run(session, scope, query, {"ids": [obj.id for obj in objs]}))
+    found = dict(rows.run(session, query, {"ids": [obj.id for obj in objs]}))
     return sum(found.get(obj.id) == obj.version for obj in objs)
 
 
-def _let_go(session: Session, scope: Any, obj: Any, version: int) -> None:
+def _let_go(session: Session, obj: Any, version: int) -> None:
     """The row's unique value set aside, in a state its CHECK allows; its version kept."""
     model = type(obj)
     neutral = _UNIQUE[model][1]
     values = {**neutral, "id": obj.id, "old_version": version, "new_version": version}
     values["updated_at"] = obj.updated_at
-    _update(session, scope, repository.update_query(model, frozenset(neutral)), values)
+    _update(session, repository.update_query(model, frozenset(neutral)), values)
 
 
-def _update(session: Session, scope: Any, query: rows.RowQuery, values: dict[str, Any]) -> None:
-    matched = rows.execute(session, scope, query, values)
+def _update(session: Session, query: rows.RowQuery, values: dict[str, Any]) -> None:
+    matched = rows.execute(session, query, values)
     if matched != 1:
         raise StaleDataError(
             f"UPDATE of row {values['id']} at version {values['old_version']} matched {matched}"

@@ -84,7 +84,7 @@ def take_restaurant_lock(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # On the connection, not through the ORM: it reads no row, of any restaurant.
         session.connection().execute(_QUEUE_IN_ORDER, {"restaurant_id": scope.restaurant_id})
-    found = rows.run(session, scope, _RESTAURANT_LOCK, {"user_id": scope.user_id})
+    found = rows.run(session, _RESTAURANT_LOCK, {"user_id": scope.user_id})
     if not found or found[0][0] != scope.role:
         raise Unauthorized("The access token is no longer valid")
     session.info[AFTER_LEAVE_KEY] = found[0][1]

@@ -1,5 +1,9 @@
 """Loading tenant rows: by id (scoped, optionally locked, 404 when absent or foreign) and
-by keyset pages. The order in which writes lock rows is written down in ``app.db.locks``."""
+by keyset pages. The order in which writes lock rows is written down in ``app.db.locks``.
+
+Every read and write here is of the restaurant its unit of work is bound to
+(``UnitOfWork.bound_scope``), never of one its caller names; in a unit of work bound to no
+restaurant it raises :class:`~app.db.tenancy.UnscopedQueryError`."""
 
 from __future__ import annotations
 
@@ -110,42 +114,39 @@ def _already_current(uow: UnitOfWork, model: type[Any], row_id: int) -> Any:
     return row if is_locked(session, row) else None
 
 
-async def load(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], row_id: int, *, lock: bool = False
-) -> M:
-    """The row of this restaurant with that id, or 404 exactly as for an id that never existed.
+async def load(uow: UnitOfWork, model: type[M], row_id: int, *, lock: bool = False) -> M:
+    """The row with that id of the restaurant ``uow`` is bound to, or 404 exactly as for an
+    id that never existed.
 
     ``lock`` takes a row lock on PostgreSQL (SQLite writers are already serialized), after
     the restaurant lock (see ``app.db.locks``), and re-reads the row, so checks run against
     the latest committed state; only such a row may have its version checked.
     """
+    uow.bound_scope()  # bound to no restaurant: not even a row the session holds
     if lock:
-        return (await lock_all(uow, scope, model, (row_id,)))[row_id]
+        return (await lock_all(uow, model, (row_id,)))[row_id]
     current = _already_current(uow, model, row_id)
     if current is not None:
         return current  # type: ignore[no-any-return]
-    return (await _load(uow, scope, model, (row_id,), lock=False))[row_id]
+    return (await _load(uow, model, (row_id,), lock=False))[row_id]
 
 
-async def lock_all(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
-) -> dict[int, M]:
+async def lock_all(uow: UnitOfWork, model: type[M], ids: Iterable[int]) -> dict[int, M]:
     """Lock several rows (:func:`load` with ``lock``) in one statement, in id order: a fixed
     order keeps concurrent writers from deadlocking. 404 for the lowest id not found."""
     wanted = sorted(set(ids))
-    found = await lock_existing(uow, scope, model, wanted)
+    found = await lock_existing(uow, model, wanted)
     for row_id in wanted:
         if row_id not in found:
             raise _not_found(model, row_id)
     return found
 
 
-async def lock_existing(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
-) -> dict[int, M]:
+async def lock_existing(uow: UnitOfWork, model: type[M], ids: Iterable[int]) -> dict[int, M]:
     """:func:`lock_all` of the rows among ``ids`` that exist in the scope's restaurant,
     without a 404 for the others (a batch locks the rows its items name before it applies
     them; an item naming a row that does not exist answers its own 404)."""
+    uow.bound_scope()
     wanted = sorted({row_id for row_id in ids if row_id in INT64})
     found: dict[int, M] = {}
     for row_id in wanted:
@@ -154,7 +155,7 @@ async def lock_existing(
             found[row_id] = current
     missing = [row_id for row_id in wanted if row_id not in found]
     if missing:
-        found.update(await _read(uow, scope, model, missing, lock=True))
+        found.update(await _read(uow, model, missing, lock=True))
     session = uow.session.sync_session
     for row_id in wanted:
         if row_id in found:
@@ -170,36 +171,31 @@ def committed(session: Session, obj: Any) -> None:
     state_of(obj)._commit_all(obj.__dict__, session.identity_map)
 
 
-async def read_existing(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Iterable[int]
-) -> dict[int, M]:
+async def read_existing(uow: UnitOfWork, model: type[M], ids: Iterable[int]) -> dict[int, M]:
     """The rows among ``ids`` that exist in the scope's restaurant, unlocked, without a 404
     for the others."""
+    uow.bound_scope()
     wanted = sorted({row_id for row_id in ids if row_id in INT64})
-    return await _read(uow, scope, model, wanted, lock=False) if wanted else {}
+    return await _read(uow, model, wanted, lock=False) if wanted else {}
 
 
-async def _load(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
-) -> dict[int, M]:
+async def _load(uow: UnitOfWork, model: type[M], ids: Sequence[int], *, lock: bool) -> dict[int, M]:
     for row_id in ids:
         if row_id not in INT64:  # no row can have it, and no driver binds it
             raise _not_found(model, row_id)
-    found = await _read(uow, scope, model, ids, lock=lock)
+    found = await _read(uow, model, ids, lock=lock)
     for row_id in ids:
         if row_id not in found:
             raise _not_found(model, row_id)
     return found
 
 
-async def _read(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], ids: Sequence[int], *, lock: bool
-) -> dict[int, M]:
+async def _read(uow: UnitOfWork, model: type[M], ids: Sequence[int], *, lock: bool) -> dict[int, M]:
     """The rows among ``ids`` (all 64-bit) that the scope's restaurant has."""
     many = len(ids) > 1
     query = _load_query(model, lock=lock, many=many)
     params = {"ids": list(ids)} if many else {"id": ids[0]}
-    found = await uow.session.run_sync(_materialize, scope, model, query, params, lock)
+    found = await uow.session.run_sync(_materialize, model, query, params, lock)
     if uow.write:
         note_read(uow.session.sync_session, found.values())
     return found
@@ -207,7 +203,6 @@ async def _read(
 
 def _materialize(
     session: Session,
-    scope: RestaurantScope,
     model: type[M],
     query: rows.RowQuery,
     params: dict[str, Any],
@@ -220,7 +215,7 @@ def _materialize(
     found: dict[int, M] = {}
     if refresh:  # a row lock: the restaurant's comes first (app.db.locks)
         take_restaurant_lock(session)
-    for row in rows.run(session, scope, query, params, typed=True):
+    for row in rows.run(session, query, params, typed=True):
         values = dict(zip(query.columns, row, strict=True))
         kept = held(session, model, values["id"])
         if kept is not None and not refresh and not state_of(kept).expired_attributes:
@@ -346,7 +341,7 @@ def _flush(session: Session) -> None:
         params.update(
             id=obj.id, old_version=obj.version, new_version=obj.version + 1, updated_at=now
         )
-        matched = rows.execute(session, scope, update_query(model, keys), params)
+        matched = rows.execute(session, update_query(model, keys), params)
         if matched != 1:
             raise StaleDataError(
                 f"UPDATE of {model.__tablename__} {obj.id} at version {obj.version} "
@@ -401,7 +396,7 @@ def _insert(session: Session, scope: RestaurantScope, obj: Any) -> None:
         else:
             values[column.key] = column.default.arg
     params = {k: v for k, v in values.items() if k != RESTAURANT}
-    (row,) = rows.run(session, scope, _insert_query(model), params)
+    (row,) = rows.run(session, _insert_query(model), params)
     session.expunge(obj)
     obj.__dict__.update(values, id=row[0])
     make_transient_to_detached(obj)
@@ -445,7 +440,6 @@ def row_body(row: Any, schema: type[BaseModel], status_code: int = 200) -> JSONB
 
 async def page_of(
     uow: UnitOfWork,
-    scope: RestaurantScope,
     query: Select[Any] | Callable[[], Select[Any]],
     schema: type[BaseModel],
     order: Sequence[InstrumentedAttribute[Any]],
@@ -469,17 +463,15 @@ async def page_of(
     if cache_as is not None and not uow.write:
         # The page of a cut cursor also depends on its row's current key: a row of this
         # restaurant, so a page kept under the revision is right for that cursor too.
-        key = (scope.restaurant_id, *cache_as, limit, cursor)
-        found_revision = await rows.fetch(uow, scope, revision.CURRENT)
+        key = (uow.bound_scope().restaurant_id, *cache_as, limit, cursor)
+        found_revision = await rows.fetch(uow, revision.CURRENT)
         if not found_revision:
             raise NotFound("Restaurant not found")
         current = found_revision[0][0]
         cached = uow.db.pages.get(key, current)
         if cached is not None:
             return JSONBody(cached)
-        page = await page_of(
-            uow, scope, query, schema, order, key_types, limit=limit, cursor=cursor
-        )
+        page = await page_of(uow, query, schema, order, key_types, limit=limit, cursor=cursor)
         # Read after the revision: the page is at least as new as the revision it is kept
         # under, so it is never older than what a reader who finds that revision may see.
         uow.db.pages.put(key, current, bytes(page.body))
@@ -487,9 +479,9 @@ async def page_of(
     stmt = query() if callable(query) else query
     label = _list_label(order)
     if cursor is not None:
-        stmt = stmt.where(await _after_cursor(uow, scope, order, key_types, label, cursor))
+        stmt = stmt.where(await _after_cursor(uow, order, key_types, label, cursor))
     stmt = stmt.order_by(*order).limit(limit + 1)
-    found = await rows.fetch(uow, scope, stmt)
+    found = await rows.fetch(uow, stmt)
     names = rows.columns(stmt)
     encode = row_encoder(schema, names)
     items = [encode(row) for row in found[:limit]]
@@ -519,7 +511,6 @@ def _sort_key(row: Any, positions: Sequence[int], key_types: tuple[type, ...]) -
 
 async def _after_cursor(
     uow: UnitOfWork,
-    scope: RestaurantScope,
     order: Sequence[InstrumentedAttribute[Any]],
     key_types: tuple[type, ...],
     label: str,
@@ -531,7 +522,7 @@ async def _after_cursor(
     if key.digest is not None:
         # The row's text key was too long for the cursor, which holds its id, a prefix and a
         # digest of the whole text. If the row still has that text, its key is known again.
-        current = await _current_key(uow, scope, order, key_types, key.values[-1])
+        current = await _current_key(uow, order, key_types, key.values[-1])
         text_at = key_types.index(str)
         if current is not None and key_digest(current[text_at]) == key.digest:
             values = current
@@ -550,14 +541,13 @@ async def _after_cursor(
 
 async def _current_key(
     uow: UnitOfWork,
-    scope: RestaurantScope,
     order: Sequence[InstrumentedAttribute[Any]],
     key_types: tuple[type, ...],
     row_id: int,
 ) -> tuple[Any, ...] | None:
     """The sort key the row with that id has now in the scope's restaurant, or None."""
     query = _by_id(cast(type[Any], order[-1].class_))
-    found = await rows.fetch(uow, scope, query, {"id": row_id})
+    found = await rows.fetch(uow, query, {"id": row_id})
     if not found:
         return None
     return _sort_key(found[0], [query.columns.index(column.key) for column in order], key_types)
@@ -579,14 +569,14 @@ def _by_id(model: type[Any]) -> rows.RowQuery:
 
 
 async def read_one(
-    uow: UnitOfWork, scope: RestaurantScope, model: type[M], schema: type[BaseModel], row_id: int
+    uow: UnitOfWork, model: type[M], schema: type[BaseModel], row_id: int
 ) -> JSONBody:
     """The row of this restaurant with that id as the JSON of ``schema``, or 404 exactly as
     :func:`load` answers."""
     if row_id not in INT64:  # as in load()
         raise _not_found(model, row_id)
     query = _by_id(model)
-    found = await rows.fetch(uow, scope, query, {"id": row_id})
+    found = await rows.fetch(uow, query, {"id": row_id})
     if not found:
         raise _not_found(model, row_id)
     return JSONBody(row_encoder(schema, query.columns)(found[0]).encode())

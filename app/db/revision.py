@@ -110,11 +110,10 @@ def take(session: Session) -> int | None:
     scope = scope_of(session)
     if scope is None:  # registration: a new restaurant, nothing of it was ever read
         return None
-    revision = rows.run(session, scope, _NEXT)[0][0]
+    revision = rows.run(session, _NEXT)[0][0]
     changes = session.info.get(CHANGES_KEY, {})
     rows.run(
         session,
-        scope,
         _LOG,
         {"revision": revision, "created_at": utcnow(), "changes": encode_changes(changes.values())},
     )

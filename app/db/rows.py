@@ -12,6 +12,12 @@ its WHERE clause (for ``restaurants`` itself, ``id = <parameter>``), and, on eve
 when that parameter is the scope's restaurant.
 Anything else raises :class:`~app.db.tenancy.UnscopedQueryError`, as the ORM guard does.
 
+The scope is never an argument: :func:`fetch` takes it from its unit of work
+(``UnitOfWork.bound_scope``), :func:`run` and :func:`execute` from the session they run in,
+which its unit of work bound (``tenancy.scope_of``). A read or write in a unit of work bound
+to no restaurant raises; one bound to a restaurant reaches no other's rows, whatever it is
+given.
+
 A :class:`RowQuery` may also be an UPDATE of one restaurant's rows, under the same rule, that
 sets neither ``restaurant_id`` nor ``id``, or the INSERT of one row of a tenant table whose
 ``restaurant_id`` is the scope's parameter; :func:`run` and :func:`execute` send them inside a
@@ -53,7 +59,7 @@ from sqlalchemy.sql.elements import (
 from sqlalchemy.sql.selectable import ForUpdateArg
 
 from app.db.statements import RESTAURANT, tenant_tables
-from app.db.tenancy import VOUCHED, RestaurantScope, UnscopedQueryError
+from app.db.tenancy import VOUCHED, UnscopedQueryError, scope_of
 
 if TYPE_CHECKING:
     from app.db.session import UnitOfWork
@@ -179,10 +185,17 @@ def _compile(
     )
 
 
-def prepare(
-    stmt: Select[*tuple[Any, ...]], dialect: Any, scope: RestaurantScope
+def prepare(uow: UnitOfWork, stmt: Select[*tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """The SQL of ``stmt`` (compiled once per shape) and its parameters, as :func:`fetch`
+    sends it outside a transaction in ``uow``: only when the statement names the unit of
+    work's restaurant."""
+    return _prepare(stmt, uow.db.engine.dialect, uow.bound_scope().restaurant_id)
+
+
+def _prepare(
+    stmt: Select[*tuple[Any, ...]], dialect: Any, restaurant_id: int
 ) -> tuple[str, list[Any]]:
-    """The statement's SQL (compiled once per shape) and this run's parameters."""
+    """:func:`prepare`, given the restaurant of the unit of work or session it runs in."""
     cache_key = stmt._generate_cache_key()
     if cache_key is None:  # only statements with uncacheable parts: none of ours
         raise UnscopedQueryError("a row read must be a cacheable statement")
@@ -193,7 +206,7 @@ def prepare(
     # This statement's values, by the names of the cached compilation of its shape.
     values = entry.compiled.construct_params(extracted_parameters=cache_key.bindparams)
     for name in entry.restaurant_params:
-        if values[name] != scope.restaurant_id:
+        if values[name] != restaurant_id:
             raise UnscopedQueryError("a row read names another restaurant than its scope")
     if entry.expanding:
         state = entry.compiled.construct_expanded_state(values)
@@ -218,7 +231,7 @@ class RowQuery:
     """A read (or an UPDATE, or an INSERT) built once: building a SELECT of 16 columns
     costs ~80 us, as much as the rest of a read by id. Its parameters are named bind
     parameters, and its restaurant terms bind :data:`SCOPE_PARAM`, which :func:`fetch`,
-    :func:`run` and :func:`execute` fill from the scope."""
+    :func:`run` and :func:`execute` fill from the scope of the unit of work they run in."""
 
     def __init__(self, stmt: Select[*tuple[Any, ...]] | Update | Insert) -> None:
         binds = _restaurant_binds(stmt)
@@ -240,15 +253,15 @@ class RowQuery:
         self._compiled: dict[str, _Compiled] = {}
         self._result_processors: dict[str, tuple[Any, ...]] = {}
 
-    def prepare(
-        self, dialect: Any, scope: RestaurantScope, params: Mapping[str, Any]
+    def _prepare(
+        self, dialect: Any, restaurant_id: int, params: Mapping[str, Any]
     ) -> tuple[str, list[Any]]:
         entry = self._compiled.get(dialect.name)
         if entry is None:
             entry = self._compiled[dialect.name] = _compile(self.stmt, dialect, None)
         if SCOPE_PARAM in params:
             raise UnscopedQueryError("the restaurant of a RowQuery comes from its scope")
-        values = {**entry.defaults, **params, SCOPE_PARAM: scope.restaurant_id}
+        values = {**entry.defaults, **params, SCOPE_PARAM: restaurant_id}
         if entry.expanding:
             state = entry.compiled.construct_expanded_state(values)
             processors = {**entry.processors, **state.processors}
@@ -269,28 +282,29 @@ class RowQuery:
 
 async def fetch(
     uow: UnitOfWork,
-    scope: RestaurantScope,
     stmt: Select[*tuple[Any, ...]] | RowQuery,
     params: Mapping[str, Any] | None = None,
     *,
     in_transaction: bool | None = None,
 ) -> list[Any]:
-    """Every row of ``stmt`` as the driver returns it (tuples, or asyncpg records).
+    """Every row of ``stmt`` in the restaurant ``uow`` is bound to, as the driver returns
+    them (tuples, or asyncpg records); UnscopedQueryError if it is bound to none.
 
     A write unit of work reads inside its transaction unless ``in_transaction=False``."""
+    restaurant_id = uow.bound_scope().restaurant_id
     if uow.write if in_transaction is None else in_transaction:
         # Inside the write transaction, through the ORM guard and the lock order.
         if isinstance(stmt, RowQuery):
-            bound = {**(params or {}), SCOPE_PARAM: scope.restaurant_id}
+            bound = {**(params or {}), SCOPE_PARAM: restaurant_id}
             return list((await uow.session.execute(stmt.stmt, bound)).all())
         return list((await uow.session.execute(stmt)).all())
     if isinstance(stmt, RowQuery) and not isinstance(stmt.stmt, Select):
         raise UnscopedQueryError("fetch() reads; an UPDATE or INSERT is run() in a session")
     dialect = uow.db.engine.dialect
     if isinstance(stmt, RowQuery):
-        sql, values = stmt.prepare(dialect, scope, params or {})
+        sql, values = stmt._prepare(dialect, restaurant_id, params or {})
     else:
-        sql, values = prepare(stmt, dialect, scope)
+        sql, values = _prepare(stmt, dialect, restaurant_id)
     async with uow.read_driver() as connection:
         if dialect.name == "sqlite":
             return await connection.read(sql, values)  # type: ignore[no-any-return]
@@ -313,9 +327,16 @@ def _connection(session: Session) -> Connection:
     return connection
 
 
+def _restaurant_of(session: Session) -> int:
+    """The restaurant the session's unit of work bound it to (``UnitOfWork.bind``)."""
+    scope = scope_of(session)
+    if scope is None:
+        raise UnscopedQueryError("a session bound to no restaurant runs no row statement")
+    return scope.restaurant_id
+
+
 def run(
     session: Session,
-    scope: RestaurantScope,
     query: RowQuery,
     params: Mapping[str, Any] | None = None,
     *,
@@ -324,11 +345,12 @@ def run(
     """``query`` inside the session's transaction (begun here if need be), from one of the
     session's own hooks, in its greenlet: as SQL on the session's connection, which the
     tenancy guard lets pass because its shape was checked here. Through the ORM the same
-    statement costs ~0.3 ms more: building it, ORM compilation, the loader criteria.
+    statement costs ~0.3 ms more: building it, ORM compilation, the loader criteria. Its
+    restaurant is the one the session is bound to; UnscopedQueryError if none.
 
     Rows come as the driver gives them, or ``typed``: each value as its column's type reads
     it (SQLite timestamps as aware datetimes)."""
-    connection, result = _send(session, scope, query, params)
+    connection, result = _send(session, query, params)
     if not result.returns_rows:
         return []
     if not typed:
@@ -345,19 +367,17 @@ def run(
 
 def execute(
     session: Session,
-    scope: RestaurantScope,
     query: RowQuery,
     params: Mapping[str, Any] | None = None,
 ) -> int:
     """An UPDATE ``query``, as :func:`run` sends it; how many rows it matched."""
     if not isinstance(query.stmt, Update):
         raise UnscopedQueryError("execute() updates; a read is run() or fetch()ed")
-    return int(_send(session, scope, query, params)[1].rowcount)
+    return int(_send(session, query, params)[1].rowcount)
 
 
 def execute_many(
     session: Session,
-    scope: RestaurantScope,
     query: RowQuery,
     many: Sequence[Mapping[str, Any]],
 ) -> int | None:
@@ -369,10 +389,11 @@ def execute_many(
     did not."""
     if not isinstance(query.stmt, Update):
         raise UnscopedQueryError("execute_many() updates; a read is run() or fetch()ed")
+    restaurant_id = _restaurant_of(session)
     if not many:
         return 0
     connection = _connection(session)
-    prepared = [query.prepare(connection.dialect, scope, params) for params in many]
+    prepared = [query._prepare(connection.dialect, restaurant_id, params) for params in many]
     sql = prepared[0][0]
     if any(other != sql for other, _ in prepared):  # pragma: no cover: one shape per query
         raise UnscopedQueryError("execute_many() sends one statement")
@@ -385,11 +406,12 @@ def execute_many(
 
 
 def _send(
-    session: Session, scope: RestaurantScope, query: RowQuery, params: Mapping[str, Any] | None
+    session: Session, query: RowQuery, params: Mapping[str, Any] | None
 ) -> tuple[Connection, CursorResult[Any]]:
     """``query`` on the connection of the session's transaction, marked as checked."""
+    restaurant_id = _restaurant_of(session)
     connection = _connection(session)
-    sql, values = query.prepare(connection.dialect, scope, params or {})
+    sql, values = query._prepare(connection.dialect, restaurant_id, params or {})
     return connection, connection.exec_driver_sql(sql, tuple(values), execution_options=VOUCHED)
 
 

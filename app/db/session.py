@@ -19,7 +19,13 @@ from app.core.openapi import DocumentedRoute
 from app.db import locks
 from app.db.engine import write_engine
 from app.db.revision import CHANGES_KEY, COMMITTED_KEY  # its hooks take the revision
-from app.db.tenancy import RestaurantScope, bind_scope, check_rebind
+from app.db.tenancy import (
+    RestaurantScope,
+    UnscopedQueryError,
+    bind_scope,
+    check_rebind,
+    scope_of,
+)
 
 # What CHANGES_KEY held when each open savepoint began, to go back to if it is rolled back.
 SAVEPOINTS_KEY = "qtable_change_savepoints"
@@ -147,7 +153,20 @@ class UnitOfWork:
 
     @property
     def scope(self) -> RestaurantScope | None:
+        """The restaurant every statement of this unit of work is scoped to, if any: what
+        :meth:`bind` gave it, or its session was given (``tenancy.bind_scope``)."""
+        if self._scope is None and self._session is not None:
+            return scope_of(self._session.sync_session)
         return self._scope
+
+    def bound_scope(self) -> RestaurantScope:
+        """:attr:`scope`, or :class:`UnscopedQueryError` when it has none: every read and
+        write of ``app.db.rows`` and ``app.db.repository`` takes its restaurant from here,
+        never from its caller."""
+        scope = self._scope or self.scope
+        if scope is None:
+            raise UnscopedQueryError("a unit of work bound to no restaurant reads or writes no row")
+        return scope
 
     def bind(self, scope: RestaurantScope) -> None:
         """Scope every statement of this unit of work to the scope's restaurant."""

@@ -37,14 +37,17 @@ from app.models import DiningTable, Guest, Reservation, Restaurant
 from app.models.guest import ACTIVE_GUEST_STATUSES
 
 
-async def table_after_guest_leaves(uow: UnitOfWork, scope: RestaurantScope) -> str:
-    """The restaurant's setting, as the restaurant lock read it (``app.db.locks``)."""
+async def table_after_guest_leaves(uow: UnitOfWork) -> str:
+    """The setting of the restaurant ``uow`` is bound to, as the restaurant lock read it
+    (``app.db.locks``)."""
     info = uow.session.info
     if AFTER_LEAVE_KEY not in info:  # not locked yet: the lock reads it
         await uow.session.run_sync(take_restaurant_lock)
     if AFTER_LEAVE_KEY not in info:  # nothing to lock: not a write of a scoped restaurant
         info[AFTER_LEAVE_KEY] = await uow.session.scalar(
-            select(Restaurant.table_after_guest_leaves).where(Restaurant.id == scope.restaurant_id)
+            select(Restaurant.table_after_guest_leaves).where(
+                Restaurant.id == uow.bound_scope().restaurant_id
+            )
         )
     return str(info[AFTER_LEAVE_KEY])
 
@@ -79,7 +82,6 @@ async def list_guests(
 
     return await page_of(
         uow,
-        scope,
         query,
         schemas.Guest,
         (Guest.arrived_at, Guest.id),
@@ -91,7 +93,7 @@ async def list_guests(
 
 
 async def get_guest(uow: UnitOfWork, scope: RestaurantScope, guest_id: int) -> JSONBody:
-    return await read_one(uow, scope, Guest, schemas.Guest, guest_id)
+    return await read_one(uow, Guest, schemas.Guest, guest_id)
 
 
 # ----- the invariant's building blocks ------------------------------------------------------
@@ -108,13 +110,13 @@ async def _lock_guest_and_tables(
 ) -> tuple[Guest, dict[int, DiningTable]]:
     """Lock the tables (in id order) and then the guest; any table the guest sits at is
     included. On SQLite the write transaction is already exclusive."""
-    guest = await load(uow, scope, Guest, guest_id)
+    guest = await load(uow, Guest, guest_id)
     wanted = {t for t in (*table_ids, guest.table_id) if t is not None}
-    tables = await lock_all(uow, scope, DiningTable, wanted)
-    guest = await load(uow, scope, Guest, guest_id, lock=True)
+    tables = await lock_all(uow, DiningTable, wanted)
+    guest = await load(uow, Guest, guest_id, lock=True)
     if guest.table_id is not None and guest.table_id not in tables:
         # Moved by a concurrent transaction between the two reads.
-        tables[guest.table_id] = await load(uow, scope, DiningTable, guest.table_id, lock=True)
+        tables[guest.table_id] = await load(uow, DiningTable, guest.table_id, lock=True)
     return guest, tables
 
 
@@ -160,7 +162,7 @@ async def seat_at(
     check_seatable(guest, table, party_size, allow_over_capacity)
     if guest.table_id is not None:
         # A move: free the old table first, so no moment has one guest at two tables.
-        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow))
         await flush(uow)
     else:
         guest.seated_at = _now()
@@ -185,7 +187,7 @@ async def complete(
 ) -> None:
     """The party leaves: table freed, a checked-in reservation completed with it."""
     if guest.table_id is not None:
-        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow))
     guest.status = GuestStatus.COMPLETED
     guest.table_id = None
     guest.completed_at = _now()
@@ -196,7 +198,7 @@ async def finish_reservation(uow: UnitOfWork, scope: RestaurantScope, guest: Gue
     """A checked-in reservation ends with its party (completed, left, no-show, cancelled or
     deleted): ``completed`` is its only next status, and it stops holding its table."""
     if guest.reservation_id is not None:
-        reservation = await load(uow, scope, Reservation, guest.reservation_id, lock=True)
+        reservation = await load(uow, Reservation, guest.reservation_id, lock=True)
         if reservation.status == ReservationStatus.CHECKED_IN:
             reservation.status = ReservationStatus.COMPLETED
 
@@ -325,7 +327,7 @@ async def delete_guest(
     check_version(guest, if_match)
     if guest.table_id is not None:
         # The table lets go first; the guest row then goes without touching it again.
-        free_table(tables[guest.table_id], await table_after_guest_leaves(uow, scope))
+        free_table(tables[guest.table_id], await table_after_guest_leaves(uow))
     linked = (
         await uow.session.scalars(
             select(Reservation).where(Reservation.guest_id == guest.id).with_for_update()

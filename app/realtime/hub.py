@@ -317,11 +317,10 @@ class _Reader:
     def __init__(self, db: Database, scope: RestaurantScope) -> None:
         self.uow = UnitOfWork(db, write=False)
         self.uow.bind(scope)
-        self.scope = scope
 
     async def __aenter__(self) -> Callable[..., Awaitable[list[Any]]]:
         async def read(query: rows.RowQuery, params: dict[str, Any] | None = None) -> list[Any]:
-            return await rows.fetch(self.uow, self.scope, query, params)
+            return await rows.fetch(self.uow, query, params)
 
         return read
 

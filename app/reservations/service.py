@@ -46,7 +46,7 @@ async def list_reservations(
 ) -> JSONBody:
     stmt = select(*columns_of(Reservation)).where(Reservation.restaurant_id == scope.restaurant_id)
     if day is not None:
-        restaurant = await load_restaurant(uow, scope)
+        restaurant = await load_restaurant(uow)
         try:
             start, end = local_day_bounds(day, restaurant.timezone)
         except OverflowError:
@@ -59,7 +59,6 @@ async def list_reservations(
         stmt = stmt.where(Reservation.status.in_(HOLDING_STATUSES), Reservation.ends_at > _now())
     return await page_of(
         uow,
-        scope,
         stmt,
         schemas.Reservation,
         (Reservation.starts_at, Reservation.id),
@@ -70,7 +69,7 @@ async def list_reservations(
 
 
 async def get_reservation(uow: UnitOfWork, scope: RestaurantScope, reservation_id: int) -> JSONBody:
-    return await read_one(uow, scope, Reservation, schemas.Reservation, reservation_id)
+    return await read_one(uow, Reservation, schemas.Reservation, reservation_id)
 
 
 # ----- the overlap rule ---------------------------------------------------------------------
@@ -85,7 +84,7 @@ async def _ensure_table_free(
     here, so the check below sees every committed competitor."""
     if reservation.table_id is None or reservation.status not in HOLDING_STATUSES:
         return
-    await load(uow, scope, DiningTable, reservation.table_id, lock=True)
+    await load(uow, DiningTable, reservation.table_id, lock=True)
     stmt = select(Reservation.id).where(
         Reservation.restaurant_id == scope.restaurant_id,
         Reservation.table_id == reservation.table_id,
@@ -117,10 +116,10 @@ async def create_reservation(
     _not_in_past(data.starts_at)
     values = data.model_dump()
     if values["duration_minutes"] is None:
-        restaurant = await load_restaurant(uow, scope)
+        restaurant = await load_restaurant(uow)
         values["duration_minutes"] = restaurant.default_reservation_minutes
     if values["table_id"] is not None:
-        await load(uow, scope, DiningTable, values["table_id"])
+        await load(uow, DiningTable, values["table_id"])
     starts_at = values["starts_at"].astimezone(UTC)
     reservation = Reservation(
         restaurant_id=scope.restaurant_id,
@@ -142,13 +141,13 @@ async def update_reservation(
     if_match: int | None = None,
 ) -> Reservation:
     changes = data.changes()
-    reservation = await load(uow, scope, Reservation, reservation_id, lock=True)
+    reservation = await load(uow, Reservation, reservation_id, lock=True)
     check_version(reservation, if_match)
     status = changes.pop("status", None)
     if status is not None and status != reservation.status:
         rules.check_move(reservation.id, reservation.status, status)
     if changes.get("table_id") is not None:
-        await load(uow, scope, DiningTable, changes["table_id"])
+        await load(uow, DiningTable, changes["table_id"])
     if "starts_at" in changes:
         changes["starts_at"] = changes["starts_at"].astimezone(UTC)
         if changes["starts_at"] != reservation.starts_at:
@@ -200,7 +199,7 @@ async def _check_in(
 async def check_in(
     uow: UnitOfWork, scope: RestaurantScope, reservation_id: int, data: schemas.CheckInRequest
 ) -> Reservation:
-    reservation = await load(uow, scope, Reservation, reservation_id, lock=True)
+    reservation = await load(uow, Reservation, reservation_id, lock=True)
     rules.check_move(reservation.id, reservation.status, ReservationStatus.CHECKED_IN)
     if reservation.status == ReservationStatus.CHECKED_IN:
         raise InvalidTransition(
@@ -220,7 +219,7 @@ async def check_in(
 async def delete_reservation(
     uow: UnitOfWork, scope: RestaurantScope, reservation_id: int, *, if_match: int | None = None
 ) -> None:
-    reservation = await load(uow, scope, Reservation, reservation_id, lock=True)
+    reservation = await load(uow, Reservation, reservation_id, lock=True)
     check_version(reservation, if_match)
     linked = (
         await uow.session.scalars(
@@ -245,7 +244,7 @@ async def availability(
     """Every 15 minutes within the day's service hours (local time) at which some fitting
     table is free for the default duration. Slots are real instants: on a DST day an
     interval is an hour shorter or longer, and no slot falls into a skipped hour."""
-    restaurant = await load_restaurant(uow, scope)
+    restaurant = await load_restaurant(uow)
     hours = restaurant.service_hours.get(WEEKDAYS[day.weekday()], [])
     duration = timedelta(minutes=restaurant.default_reservation_minutes)
     fitting = (

@@ -13,10 +13,10 @@ from app.models import Restaurant
 from app.restaurants import schemas
 
 
-async def load_restaurant(
-    uow: UnitOfWork, scope: RestaurantScope, *, for_update: bool = False
-) -> Restaurant:
-    stmt = select(Restaurant).where(Restaurant.id == scope.restaurant_id)
+async def load_restaurant(uow: UnitOfWork, *, for_update: bool = False) -> Restaurant:
+    """The restaurant ``uow`` is bound to (the tenancy guard's criteria do not reach the
+    restaurants table: its id comes from the unit of work, never from a caller)."""
+    stmt = select(Restaurant).where(Restaurant.id == uow.bound_scope().restaurant_id)
     if for_update:
         # The restaurant lock (app.db.locks) is this same lock mode on this same row.
         stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
@@ -29,13 +29,13 @@ async def load_restaurant(
 
 
 async def get_restaurant(uow: UnitOfWork, scope: RestaurantScope) -> schemas.Restaurant:
-    return schemas.Restaurant.model_validate(await load_restaurant(uow, scope))
+    return schemas.Restaurant.model_validate(await load_restaurant(uow))
 
 
 async def update_restaurant(
     uow: UnitOfWork, scope: RestaurantScope, data: schemas.RestaurantUpdate, if_match: int | None
 ) -> schemas.Restaurant:
-    restaurant = await load_restaurant(uow, scope, for_update=True)
+    restaurant = await load_restaurant(uow, for_update=True)
     check_version(restaurant, if_match)
     changes = data.changes()
     if data.service_hours is not None:

@@ -45,7 +45,6 @@ async def list_tables(
 
     return await page_of(
         uow,
-        scope,
         query,
         schemas.Table,
         (DiningTable.table_number, DiningTable.id),
@@ -57,7 +56,7 @@ async def list_tables(
 
 
 async def get_table(uow: UnitOfWork, scope: RestaurantScope, table_id: int) -> JSONBody:
-    return await read_one(uow, scope, DiningTable, schemas.Table, table_id)
+    return await read_one(uow, DiningTable, schemas.Table, table_id)
 
 
 async def _number_taken(
@@ -105,7 +104,7 @@ async def update_table(
     allow_over_capacity = bool(changes.pop("allow_over_capacity", False))
     if schemas.LAYOUT_FIELDS & changes.keys():
         _require_manager(scope, "renumber, resize or arrange")
-    table = await load(uow, scope, DiningTable, table_id, lock=True)
+    table = await load(uow, DiningTable, table_id, lock=True)
     check_version(table, if_match)
 
     if "current_guest_id" in changes:
@@ -147,7 +146,7 @@ async def delete_table(
     uow: UnitOfWork, scope: RestaurantScope, table_id: int, *, if_match: int | None = None
 ) -> None:
     _require_manager(scope, "delete")
-    table = await load(uow, scope, DiningTable, table_id, lock=True)
+    table = await load(uow, DiningTable, table_id, lock=True)
     check_version(table, if_match)
     if table.current_guest_id is not None:
         raise TableOccupied(

@@ -15,7 +15,7 @@ from app.core.security import hash_password
 from app.core.vocabulary import Role
 from app.db.repository import JSONBody, check_version, columns_of, load, page_of, read_one
 from app.db.session import UnitOfWork
-from app.db.tenancy import RestaurantScope, bind_scope
+from app.db.tenancy import RestaurantScope
 from app.deps import ROLE_RANK
 from app.models import User
 from app.users import schemas
@@ -34,17 +34,15 @@ async def list_users(
     uow: UnitOfWork, scope: RestaurantScope, *, limit: int, cursor: str | None
 ) -> JSONBody:
     stmt = select(*columns_of(User)).where(User.restaurant_id == scope.restaurant_id)
-    return await page_of(
-        uow, scope, stmt, schemas.User, (User.id,), (int,), limit=limit, cursor=cursor
-    )
+    return await page_of(uow, stmt, schemas.User, (User.id,), (int,), limit=limit, cursor=cursor)
 
 
 async def get_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> schemas.User:
-    return schemas.User.model_validate(await load(uow, scope, User, user_id))
+    return schemas.User.model_validate(await load(uow, User, user_id))
 
 
 async def read_user(uow: UnitOfWork, scope: RestaurantScope, user_id: int) -> JSONBody:
-    return await read_one(uow, scope, User, schemas.User, user_id)
+    return await read_one(uow, User, schemas.User, user_id)
 
 
 async def create_user(
@@ -80,11 +78,12 @@ async def _remaining_owners(
 
 
 @asynccontextmanager
-async def _short_read(uow: UnitOfWork, scope: RestaurantScope) -> AsyncIterator[UnitOfWork]:
-    """A read-only unit of work beside the request's, closed at once: checks run on it before
-    slow work (argon2) without opening the request's write transaction."""
+async def _short_read(uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
+    """A read-only unit of work beside the request's, bound to its restaurant and closed at
+    once: checks run on it before slow work (argon2) without opening the request's write
+    transaction."""
     reader = UnitOfWork(uow.db, write=False)
-    bind_scope(reader.session.sync_session, scope)
+    reader.bind(uow.bound_scope())
     try:
         yield reader
     finally:
@@ -156,8 +155,8 @@ async def update_user(
         _require_manager(scope)
     # Every refusal is found on a short read before any argon2 work, so a refused request
     # costs none, and no write transaction waits on a password being verified or hashed.
-    async with _short_read(uow, scope) as reader:
-        seen = await load(reader, scope, User, user_id)
+    async with _short_read(uow) as reader:
+        seen = await load(reader, User, user_id)
         _check_allowed(scope, seen, changes, if_match, early=True)
         confirming = user_id == scope.user_id and (
             "password" in changes or changes.get("email", seen.email) != seen.email
@@ -167,13 +166,13 @@ async def update_user(
     if confirming:
         await _confirm_own_password(limiter, seen, current_password)
         # Only now: without the password, nobody learns from a 409 whether an email is taken.
-        async with _short_read(uow, scope) as reader:
+        async with _short_read(uow) as reader:
             await _check_conflicts(reader, scope, seen, changes, lock=False)
     password = changes.pop("password", None)
     password_hash = await hash_password(password) if password is not None else None
 
     # The write: the row locked and every check made again, since it may have changed.
-    user = await load(uow, scope, User, user_id, lock=True)
+    user = await load(uow, User, user_id, lock=True)
     _check_allowed(scope, user, changes, if_match)
     if confirming and user.password_hash != seen.password_hash:
         raise Forbidden("currentPassword is no longer your password")
@@ -192,7 +191,7 @@ async def delete_user(
     uow: UnitOfWork, scope: RestaurantScope, user_id: int, if_match: int | None
 ) -> None:
     _require_manager(scope)
-    user = await load(uow, scope, User, user_id, lock=True)
+    user = await load(uow, User, user_id, lock=True)
     check_version(user, if_match)
     if not _outranks(scope, user.role):
         raise Forbidden(f"A {scope.role} cannot remove a {user.role}")

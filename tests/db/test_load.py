@@ -29,12 +29,12 @@ async def test_a_loaded_row_is_a_persistent_object_with_typed_values(
     made = await create_guest(client, owner)
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        guest = await load(uow, scope, Guest, made["id"])
+        guest = await load(uow, Guest, made["id"])
         state = inspect(guest)
         assert state.persistent and not state.modified and not state.expired_attributes
         assert guest.arrived_at.tzinfo is UTC
         assert guest.version == made["version"] and guest.name == made["name"]
-        assert await load(uow, scope, Guest, made["id"]) is guest  # one object per row
+        assert await load(uow, Guest, made["id"]) is guest  # one object per row
 
         # A change is written by the ORM with the version it read (its optimistic check).
         guest.notes = "By the window"
@@ -54,11 +54,11 @@ async def test_a_lock_reads_over_the_held_object_and_a_plain_load_keeps_it(
     second = await create_table(client, owner, "2")
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=False) as uow:
-        table = await load(uow, scope, DiningTable, first["id"])
+        table = await load(uow, DiningTable, first["id"])
         table.section = "Scribbled"
-        assert await load(uow, scope, DiningTable, first["id"]) is table
+        assert await load(uow, DiningTable, first["id"]) is table
         assert table.section == "Scribbled"
-        locked = await lock_all(uow, scope, DiningTable, [second["id"], first["id"]])
+        locked = await lock_all(uow, DiningTable, [second["id"], first["id"]])
         assert list(locked) == [first["id"], second["id"]]
         assert locked[first["id"]] is table
         assert table.section == first["section"] and not inspect(table).modified
@@ -73,7 +73,7 @@ async def test_flush_writes_the_changed_columns_and_leaves_the_row_clean(
     made = await create_guest(client, owner)
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        guest = await load(uow, Guest, made["id"], lock=True)
         statements.clear()
         guest.notes = "Birthday"
         guest.name = made["name"]  # set to what it was: not a change
@@ -101,7 +101,7 @@ async def test_flush_refuses_a_row_changed_since_it_was_read(
     made = await create_guest(client, owner)
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        guest = await load(uow, Guest, made["id"], lock=True)
         set_committed_value(guest, "version", guest.version - 1)  # as if read before a write
         guest.notes = "Lost update"
         with pytest.raises(StaleDataError):
@@ -114,7 +114,7 @@ async def test_flush_refuses_a_row_of_another_restaurant(
     made = await create_guest(client, owner)
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        guest = await load(uow, scope, Guest, made["id"], lock=True)
+        guest = await load(uow, Guest, made["id"], lock=True)
         guest.restaurant_id = rival.restaurant_id
         with pytest.raises(UnscopedQueryError):
             await flush(uow)
@@ -127,7 +127,7 @@ async def test_flush_leaves_other_changes_to_the_orm_and_its_guards(
     changed without ending the user's sessions is refused."""
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        user = await load(uow, scope, User, owner.user_id, lock=True)
+        user = await load(uow, User, owner.user_id, lock=True)
         user.password_hash = "not-a-hash"
         with pytest.raises(SessionsNotEnded):
             await flush(uow)
@@ -148,7 +148,7 @@ async def test_a_written_row_answers_the_bytes_its_schema_would(
             (Guest, guest_schemas.Guest, seated["id"]),
             (DiningTable, table_schemas.Table, table["id"]),
         ):
-            row = await load(uow, scope, model, row_id)
+            row = await load(uow, model, row_id)
             expected = schema.model_validate(row).model_dump_json(by_alias=True).encode()
             assert bytes(row_body(row, schema).body) == expected
 
@@ -200,7 +200,7 @@ async def test_held_finds_what_the_identity_map_holds(
     guest = await create_guest(client, owner)
     scope = scope_for(owner)
     async with unit_of_work(app, scope, write=True) as uow:
-        row = await load(uow, scope, Guest, guest["id"])
+        row = await load(uow, Guest, guest["id"])
         session = uow.session.sync_session
         assert held(session, Guest, guest["id"]) is row
         assert session.identity_map.get(session.identity_key(Guest, guest["id"])) is row

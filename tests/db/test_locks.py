@@ -154,9 +154,9 @@ async def test_a_row_expired_in_the_transaction_is_read_again(app: FastAPI, owne
     uow.bind(scope)
     try:
         guest_id = (await uow.session.scalars(select(Guest.id))).one()
-        guest = await load(uow, scope, Guest, guest_id)
+        guest = await load(uow, Guest, guest_id)
         uow.session.expire(guest)
-        locked = await load(uow, scope, Guest, guest_id, lock=True)
+        locked = await load(uow, Guest, guest_id, lock=True)
         assert locked is guest and locked.name == "Ana"
         check_version(locked, locked.version)
     finally:

@@ -199,7 +199,7 @@ async def test_a_read_that_does_not_name_the_scope_restaurant_is_refused(
     statement = REFUSED[name](owner.restaurant_id, rival.restaurant_id)
     async with read_unit(app, scope_for(owner)) as uow:
         with pytest.raises(UnscopedQueryError):
-            await fetch(uow, scope_for(owner), statement)
+            await fetch(uow, statement)
 
 
 def _guests_of(restaurant_id: int) -> Select[Any]:
@@ -228,16 +228,16 @@ async def test_another_restaurants_id_is_refused_on_every_run_of_a_cached_shape(
     async with read_unit(app, scope) as uow:
         # B's first: the shape is compiled by a statement that is then refused.
         with pytest.raises(UnscopedQueryError):
-            await fetch(uow, scope, _guests_of(rival.restaurant_id))
-        assert [r[0] for r in await fetch(uow, scope, _guests_of(owner.restaurant_id))] == mine
+            await fetch(uow, _guests_of(rival.restaurant_id))
+        assert [r[0] for r in await fetch(uow, _guests_of(owner.restaurant_id))] == mine
         with pytest.raises(UnscopedQueryError):
-            await fetch(uow, scope, _guests_of(rival.restaurant_id))
-        assert [r[0] for r in await fetch(uow, scope, _guests_of(owner.restaurant_id))] == mine
+            await fetch(uow, _guests_of(rival.restaurant_id))
+        assert [r[0] for r in await fetch(uow, _guests_of(owner.restaurant_id))] == mine
 
     # The other way round: B's scope, A's statement, on the same compiled shape.
     async with read_unit(app, scope_for(rival)) as uow:
         with pytest.raises(UnscopedQueryError):
-            await fetch(uow, scope_for(rival), _guests_of(owner.restaurant_id))
+            await fetch(uow, _guests_of(owner.restaurant_id))
 
 
 # ----- accepted shapes ------------------------------------------------------------------------
@@ -282,7 +282,7 @@ async def test_the_service_shapes_return_the_right_rows_for_any_in_list_length(
 
     async with read_unit(app, scope) as uow:
         for statuses in lists:
-            found = await fetch(uow, scope, _by_status(scope.restaurant_id, statuses))
+            found = await fetch(uow, _by_status(scope.restaurant_id, statuses))
             assert {row[ID_AT] for row in found} == set().union(*(mine[s] for s in statuses))
             assert {row[RESTAURANT_AT] for row in found} == {owner.restaurant_id}
 
@@ -303,7 +303,7 @@ async def test_a_timestamp_parameter_binds_as_the_column_stores_it(
     expected = {guest_id for at, guest_id in arrivals if at >= middle}
 
     async with read_unit(app, scope) as uow:
-        found = await fetch(uow, scope, _arrived_since(scope.restaurant_id, middle, statuses))
+        found = await fetch(uow, _arrived_since(scope.restaurant_id, middle, statuses))
     assert {row[ID_AT] for row in found} == expected
     assert 0 < len(expected) < len(arrivals)
 
@@ -315,10 +315,10 @@ async def test_an_in_list_does_not_change_how_the_other_parameters_are_bound(
     without an expanding IN list in the statement (on SQLite a timestamp must arrive as the
     text the column stores, never as a datetime for sqlite3's own adapter)."""
     scope = scope_for(owner)
-    dialect = app.state.db.engine.dialect
     since = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)
-    _, plain = prepare(_arrived_since(scope.restaurant_id, since, None), dialect, scope)
-    _, listed = prepare(_arrived_since(scope.restaurant_id, since, ["waiting"]), dialect, scope)
+    async with read_unit(app, scope) as uow:
+        _, plain = prepare(uow, _arrived_since(scope.restaurant_id, since, None))
+        _, listed = prepare(uow, _arrived_since(scope.restaurant_id, since, ["waiting"]))
     assert listed == [*plain, "waiting"]
 
 
@@ -338,8 +338,8 @@ async def test_a_read_by_id_of_another_restaurants_row_finds_nothing(
         )
 
     async with read_unit(app, scope) as uow:
-        assert await fetch(uow, scope, by_id(theirs)) == []
-        assert [row[ID_AT] for row in await fetch(uow, scope, by_id(mine))] == [mine]
+        assert await fetch(uow, by_id(theirs)) == []
+        assert [row[ID_AT] for row in await fetch(uow, by_id(mine))] == [mine]
 
 
 async def test_two_tables_each_pinned_to_the_scope_are_accepted(
@@ -357,7 +357,7 @@ async def test_two_tables_each_pinned_to_the_scope_are_accepted(
         DiningTable.id == Guest.table_id,
     )
     async with read_unit(app, scope) as uow:
-        found = await fetch(uow, scope, stmt)
+        found = await fetch(uow, stmt)
     assert found
     assert {(row[2], row[3]) for row in found} == {(owner.restaurant_id, owner.restaurant_id)}
 
@@ -422,9 +422,7 @@ async def test_the_scope_restaurants_own_row_is_read_by_its_id(app: FastAPI, own
     """``restaurants`` has no restaurant_id: its own id is what pins it to the scope."""
     scope = scope_for(owner)
     async with read_unit(app, scope) as uow:
-        found = await fetch(
-            uow, scope, select(Restaurant.id).where(Restaurant.id == owner.restaurant_id)
-        )
+        found = await fetch(uow, select(Restaurant.id).where(Restaurant.id == owner.restaurant_id))
     assert [tuple(row) for row in found] == [(owner.restaurant_id,)]
 
 
@@ -493,16 +491,16 @@ async def test_run_writes_only_the_scope_restaurants_rows(
     scope = scope_for(owner)
 
     async with write_unit(app, scope) as uow:
-        await uow.session.run_sync(run, scope, _RENAME, {"id": theirs["id"], "name": "Taken"})
-        await uow.session.run_sync(run, scope, _RENAME, {"id": mine["id"], "name": "Renamed"})
-        found = await uow.session.run_sync(run, scope, _GUEST_NAME, {"id": mine["id"]})
+        await uow.session.run_sync(run, _RENAME, {"id": theirs["id"], "name": "Taken"})
+        await uow.session.run_sync(run, _RENAME, {"id": mine["id"], "name": "Renamed"})
+        found = await uow.session.run_sync(run, _GUEST_NAME, {"id": mine["id"]})
         assert [tuple(r) for r in found] == [("Renamed",)]
         with pytest.raises(UnscopedQueryError):
-            await uow.session.run_sync(run, scope, _RENAME, {SCOPE_PARAM: rival.restaurant_id})
+            await uow.session.run_sync(run, _RENAME, {SCOPE_PARAM: rival.restaurant_id})
         await uow.commit()
 
     async with write_unit(app, scope) as uow:
-        await uow.session.run_sync(run, scope, _RENAME, {"id": mine["id"], "name": "Undone"})
+        await uow.session.run_sync(run, _RENAME, {"id": mine["id"], "name": "Undone"})
         await uow.rollback()
 
     got = {g["id"]: g["name"] for g in await list_all(client, owner, GUESTS)}
@@ -515,7 +513,7 @@ async def test_fetch_does_not_send_an_update(app: FastAPI, owner: Actor) -> None
     scope = scope_for(owner)
     async with read_unit(app, scope) as uow:
         with pytest.raises(UnscopedQueryError):
-            await fetch(uow, scope, _RENAME, {"id": 1, "name": "x"})
+            await fetch(uow, _RENAME, {"id": 1, "name": "x"})
 
 
 REFUSED_INSERTS: dict[str, Callable[[], Any]] = {
@@ -573,11 +571,11 @@ async def test_execute_many_sends_each_update_in_order_and_counts_the_rows_match
             {"id": second["id"], "name": "B"},
             {"id": first["id"], "name": "C"},  # the last run wins: the order is kept
         ]
-        matched = await uow.session.run_sync(execute_many, scope, _RENAME, runs)
+        matched = await uow.session.run_sync(execute_many, _RENAME, runs)
         assert matched == (3 if uow.db.engine.dialect.name == "sqlite" else None)
         with pytest.raises(UnscopedQueryError):
             await uow.session.run_sync(
-                execute_many, scope, _RENAME, [{"id": 1, "name": "x", SCOPE_PARAM: 2}]
+                execute_many, _RENAME, [{"id": 1, "name": "x", SCOPE_PARAM: 2}]
             )
         await uow.commit()
     got = {g["id"]: g["name"] for g in await list_all(client, owner, GUESTS)}

@@ -303,7 +303,6 @@ async def test_reads_do_not_wait_for_a_write_lock_held_elsewhere(
         try:
             found = await fetch(
                 uow,
-                scope,
                 select(Guest.name).where(
                     Guest.restaurant_id == scope.restaurant_id, Guest.id == guest["id"]
                 ),
