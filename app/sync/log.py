@@ -19,7 +19,7 @@ from app.db.engine import off_loop, write_engine
 from app.models import ChangeLog, DatabaseEpoch, Restaurant
 from app.sync.cursor import Cursors
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("qtable.sync")
 
 # Where the restaurant stands: its revision, where its change log begins, its time zone.
 STATE = rows.RowQuery(
