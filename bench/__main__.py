@@ -7,6 +7,8 @@ is a measurement); 1 when the run itself broke.
 
     python -m bench                      # SQLite, 16 connections, 2 s warm-up + 10 s each
     python -m bench --db postgres        # on a PostgreSQL server (no write ceiling there)
+    python -m bench --long               # and the scenarios that take minutes (the purge)
+    python -m bench --only "slow disk: healthz,change log purge"   # these measurements alone
     python -m bench --smoke --json out.json   # a tiny run of every scenario, in a temp dir
 """
 
@@ -17,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import seed
+from bench import seed, slow_disk
 from bench.run import Config, run
 from bench.servers import ROOT
 
@@ -50,6 +52,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help="comma-separated scenario names to run (default: all)"
     )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="also the long scenarios (the change log purge of 1,000,000 entries: minutes)",
+    )
+    parser.add_argument(
+        "--fsync-delay-ms",
+        type=float,
+        default=slow_disk.DEFAULT_DELAY_MS,
+        help="how much longer each fsync of the slow disk's server takes (20)",
+    )
+    parser.add_argument(
+        "--purge-entries",
+        type=int,
+        help="expired change log entries the purge scenario starts with (1,000,000)",
+    )
     return parser.parse_args(argv)
 
 
@@ -70,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             smoke=args.smoke,
             only=only,
             redis_url=args.redis_url,
+            fsync_delay_ms=args.fsync_delay_ms,
+            long=args.long,
+            purge_entries=args.purge_entries or (10_000 if args.smoke else 1_000_000),
         )
 
     if args.smoke:

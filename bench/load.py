@@ -16,6 +16,12 @@ message rather than guess.
 Each connection sends its own list of requests in a cycle. Responses that complete during
 the warm-up are counted apart; those that complete within the measured window give the rate
 and the latency percentiles. An unexpected status or a lost connection is an error.
+
+A group may set ``"pace": seconds``: its connections then send a request that often rather
+than as soon as the last answer came (an answer later than that is followed at once), the
+way a sampler watches a server others load. With ``"until_stdin_closes": true`` the measured
+window also ends when this process's standard input closes (``duration`` is then the most it
+lasts): the bench measures for as long as something it watches takes.
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ class FatalError(Exception):
 class Group:
     """Connections that share an expected status and whose numbers are reported together."""
 
-    def __init__(self, name: str, expected: int) -> None:
+    def __init__(self, name: str, expected: int, pace: float = 0.0) -> None:
         self.name = name
         self.expected = expected
+        self.pace_ns = int(pace * 1e9)  # 0: the next request as soon as the answer came
         self.latencies: list[int] = []  # ns, responses completed in the measured window
         self.errors = 0
         self.warmup_requests = 0
@@ -88,6 +95,7 @@ class Run:
         self.connecting: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
         self.all_closed = asyncio.Event()
         self.failed = asyncio.Event()
+        self.ended = asyncio.Event()  # the measured window closed early (standard input)
         self.measure_from = 0
         self.measure_until = 0
 
@@ -113,6 +121,12 @@ class Run:
             if conn.transport is not None:
                 conn.transport.abort()
 
+    def end_now(self) -> None:
+        """Close the measured window now (it may not have opened yet)."""
+        now = time.perf_counter_ns()
+        self.measure_until = max(self.measure_from, min(self.measure_until, now))
+        self.ended.set()
+
     def closed(self, conn: Connection) -> None:
         self.open.discard(conn)
         if self.stopping and not self.open:
@@ -134,6 +148,8 @@ class Connection(asyncio.Protocol):
         self.status = 0
         self.close_after = False
         self.sent = 0  # perf_counter_ns of the request in flight; 0 when none is
+        self.last_sent = 0
+        self.timer: asyncio.TimerHandle | None = None  # a paced connection's next request
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -175,9 +191,12 @@ class Connection(asyncio.Protocol):
         if self.close_after:
             self.transport.close()  # type: ignore[union-attr]
         else:
-            self.send()
+            self.send_next(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.sent and not self.run.stopping:
             now = time.perf_counter_ns()
             self.run.record(self.group, False, 0, now, f"connection lost: {exc!r}")
@@ -188,14 +207,25 @@ class Connection(asyncio.Protocol):
 
     # -- the protocol --------------------------------------------------------------------
 
+    def send_next(self, now: int) -> None:
+        """The next request: now, or for a paced group when its turn comes."""
+        wait = self.last_sent + self.group.pace_ns - now
+        if wait <= 0:
+            self.send()
+        else:
+            self.timer = asyncio.get_running_loop().call_later(wait / 1e9, self.send)
+
     def send(self) -> None:
+        self.timer = None
+        if self.transport is None:
+            return
         if self.run.stopping:
-            self.transport.close()  # type: ignore[union-attr]
+            self.transport.close()
             return
         request = self.requests[self.index]
         self.index = (self.index + 1) % len(self.requests)
-        self.sent = time.perf_counter_ns()
-        self.transport.write(request)  # type: ignore[union-attr]
+        self.sent = self.last_sent = time.perf_counter_ns()
+        self.transport.write(request)
 
     def parse_head(self, head: bytes) -> int:
         """The status, and the body length from Content-Length (the only framing used)."""
@@ -242,7 +272,7 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
     run = Run(spec)
     groups = []
     for entry in spec["groups"]:
-        group = Group(entry["name"], entry["expected"])
+        group = Group(entry["name"], entry["expected"], entry.get("pace", 0.0))
         groups.append(group)
         for position, requests in enumerate(entry["connections"]):
             encoded = [r.encode("latin-1") for r in requests]
@@ -251,12 +281,22 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
     cpu_start = time.process_time()
     run.measure_from = start + int(run.warmup * 1e9)
     run.measure_until = run.measure_from + int(run.duration * 1e9)
+    watching = None
+    if spec.get("until_stdin_closes"):
+        watching = asyncio.create_task(_end_when_stdin_closes(run))
     gc.collect()
     gc.freeze()
     gc.disable()  # no collector pauses inside the client's own timing
     with contextlib.suppress(TimeoutError):
         remaining = (run.measure_until - time.perf_counter_ns()) / 1e9
-        await asyncio.wait_for(run.failed.wait(), remaining)
+        waits = [asyncio.ensure_future(event.wait()) for event in (run.failed, run.ended)]
+        try:
+            await asyncio.wait_for(
+                asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED), remaining
+            )
+        finally:
+            for waiting in waits:
+                waiting.cancel()
     run.stopping = True
     for conn in list(run.open):
         if not conn.sent and conn.transport is not None:
@@ -269,14 +309,26 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 if conn.transport is not None:
                     conn.transport.abort()
     gc.enable()
+    if watching is not None:
+        watching.cancel()
     wall = (time.perf_counter_ns() - start) / 1e9
+    measured = max(1e-9, (run.measure_until - run.measure_from) / 1e9)
     return {
         "fatal": run.fatal,
         "loop": loop_name(),
         # Near 100 the client, not the server, would be what limits the rate.
         "client_cpu_percent": 100 * (time.process_time() - cpu_start) / wall,
-        "groups": {g.name: g.summary(run.duration) for g in groups},
+        "measured_s": measured,
+        "groups": {g.name: g.summary(measured) for g in groups},
     }
+
+
+async def _end_when_stdin_closes(run: Run) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await reader.read()  # nothing is written: this returns at end of file
+    run.end_now()
 
 
 def loop_name() -> str:

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,15 +21,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import client, report, rush, seed, sequence, servers
+from sqlalchemy.engine import make_url
+
+from bench import client, purge, report, rush, seed, sequence, servers, slow_disk
 from bench.ceiling import BODIES_ENV
+from bench.load import STOP_GRACE_SECONDS
 from bench.report import Result
 from bench.scenarios import (
+    NORMAL_DISK,
+    PURGE_SAMPLE_EVERY,
+    PURGING,
     QTABLE,
+    QTABLE_PG,
     QTABLE_SOLO,
     RAW,
     READ_CEILING,
     SCENARIOS,
+    SLOW_DISK,
     WRITE_CEILING,
     Context,
     Scenario,
@@ -45,6 +54,9 @@ AUTH_LIMITS_NOTE = (
 # Smoke runs hash passwords cheaply; a full run keeps argon2's default cost.
 CHEAP_ARGON2 = {"QTABLE_ARGON2_TIME_COST": "1", "QTABLE_ARGON2_MEMORY_KIB": "64"}
 SMOKE_PREFIX = "qtable_bench_smoke"  # PostgreSQL databases of a smoke run, dropped after it
+POSTGRES_PREFIX = "qtable_bench"  # PostgreSQL databases of a full run, kept as its cache
+PURGE_LIMIT_SECONDS = 1800.0  # the purge scenario gives up waiting for the purge after this
+PURGE_MIN_SAMPLING_SECONDS = 0.5  # /healthz is sampled this long at least
 
 
 class RunBroken(RuntimeError):
@@ -64,6 +76,9 @@ class Config:
     smoke: bool
     only: tuple[str, ...] = ()
     redis_url: str = "redis://127.0.0.1:6379/0"  # the rush hour's; skipped when it is away
+    fsync_delay_ms: float = slow_disk.DEFAULT_DELAY_MS  # the slow disk's
+    long: bool = False  # also the long scenarios (Scenario.long)
+    purge_entries: int = 1_000_000  # expired change log entries the purge scenario starts with
 
 
 @dataclass
@@ -73,12 +88,13 @@ class Databases:
     write_ceiling: str | None  # SQLite file of the write ceiling
     copy_seconds: float
     version: str  # of the database engine
+    pristine: Path | None = None  # SQLite: the full seed, copied for the scenarios' own servers
 
 
 def prepare(config: Config) -> Databases:
     """The working databases, fresh from the cached (or newly built) seed."""
     if config.db == "postgres":
-        prefix = SMOKE_PREFIX if config.smoke else "qtable_bench"
+        prefix = SMOKE_PREFIX if config.smoke else POSTGRES_PREFIX
         started = time.perf_counter()
         full = seed.prepare_postgres(
             config.postgres_url, config.data_dir, prefix, config.shape, cache=not config.smoke
@@ -113,7 +129,8 @@ def prepare(config: Config) -> Databases:
     ceiling_db = config.data_dir / "work-write-ceiling.db"
     seed.working_sqlite(pristine, ceiling_db)
     copies = time.perf_counter() - copying
-    return Databases(full, solo, str(ceiling_db), copies, f"sqlite {sqlite3.sqlite_version}")
+    version = f"sqlite {sqlite3.sqlite_version}"
+    return Databases(full, solo, str(ceiling_db), copies, version, pristine)
 
 
 def _qtable_env(url: str, smoke: bool) -> dict[str, str]:
@@ -136,15 +153,19 @@ def _clean_environ() -> None:
 
 
 class Bench:
-    def __init__(self, config: Config, dbs: Databases, stack: ExitStack) -> None:
+    def __init__(
+        self, config: Config, dbs: Databases, stack: ExitStack, results: dict[str, Result]
+    ) -> None:
         self.config = config
         self.dbs = dbs
         self.stack = stack
+        self.results = results  # measured so far, by scenario
         self.servers: dict[str, Server] = {}
         self.tokens: dict[str, client.Token] = {}
         self.manifests = {QTABLE: dbs.full.manifest, QTABLE_SOLO: dbs.solo.manifest}
         self.loop_name = ""
         self._sync: dict[str, str] | None = None
+        self.postgres_version = ""  # of the PostgreSQL a SQLite run starts a QTable on
 
     def log(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -157,6 +178,34 @@ class Bench:
         )
         self.stack.callback(servers.stop, server)
         self.servers[name] = server
+
+    def start_qtable(
+        self,
+        name: str,
+        url: str,
+        manifest: seed.Manifest,
+        extra: dict[str, str] | None = None,
+        *,
+        wait: bool = True,
+    ) -> Server:
+        """One more QTable process, for one scenario (``retire`` stops it)."""
+        port = servers.free_port()
+        command = servers.uvicorn_command("app.main:create_app", port)
+        self._start(name, command, {**_qtable_env(url, self.config.smoke), **(extra or {})}, port)
+        self.manifests[name] = manifest
+        if wait:
+            servers.wait_ready(self.servers[name])
+        return self.servers[name]
+
+    def retire(self, name: str) -> None:
+        servers.stop(self.servers.pop(name))
+        self.tokens.pop(name, None)
+
+    def fresh_sqlite(self, name: str) -> tuple[Path, str]:
+        """A copy of the pristine full seed for one scenario's server: its path and URL."""
+        assert self.dbs.pristine is not None  # SQLite runs only
+        path = self.config.data_dir / f"work-{name}.db"
+        return path, seed.working_sqlite(self.dbs.pristine, path)
 
     def start_servers(self, needed: set[str]) -> None:
         ports = {name: servers.free_port() for name in (RAW, QTABLE, QTABLE_SOLO, WRITE_CEILING)}
@@ -360,41 +409,73 @@ class Bench:
         )
         return result
 
-    def measure(self, scenario: Scenario) -> Result:
-        if scenario.sequence == "rush":
-            return self.measure_rush(scenario)
-        if scenario.sequence:
-            return self.measure_sequence(scenario)
+    # -- the load generator ------------------------------------------------------------------
+
+    def load_spec(
+        self, scenario: Scenario, *, warmup: float, duration: float, until_stdin_closes: bool
+    ) -> tuple[Path, dict[str, int]]:
+        """The load generator's spec file for ``scenario``, and its connections per group."""
         server = self.servers[scenario.server]
-        # Ceilings get the same header bytes as the QTable requests they mirror.
-        token = self.token(QTABLE_SOLO if scenario.server == QTABLE_SOLO else QTABLE).value
         ctx = self.context(scenario.server)
+        cycles = {
+            group.name: [group.requests(ctx, i) for i in range(group.connections(ctx))]
+            for group in scenario.groups
+        }
+        token = None
+        if any(r.auth for lists in cycles.values() for cycle in lists for r in cycle):
+            # Ceilings get the same header bytes as the QTable requests they mirror.
+            auth = scenario.server if scenario.server in self.manifests else QTABLE
+            token = self.token(auth).value
         host = f"{HOST}:{server.port}"
-        groups = []
-        connections = {}
-        for group in scenario.groups:
-            count = group.connections(ctx)
-            connections[group.name] = count
-            groups.append(
-                {
-                    "name": group.name,
-                    "expected": group.expected,
-                    "connections": [
-                        [r.encode(host, token).decode("latin-1") for r in group.requests(ctx, i)]
-                        for i in range(count)
-                    ],
-                }
-            )
+        groups = [
+            {
+                "name": group.name,
+                "expected": group.expected,
+                "pace": group.pace,
+                "connections": [
+                    [r.encode(host, token).decode("latin-1") for r in cycle]
+                    for cycle in cycles[group.name]
+                ],
+            }
+            for group in scenario.groups
+        ]
         spec = {
             "host": HOST,
             "port": server.port,
-            "warmup": self.config.warmup,
-            "duration": self.config.duration,
+            "warmup": warmup,
+            "duration": duration,
+            "until_stdin_closes": until_stdin_closes,
             "groups": groups,
         }
         spec_path = self.config.data_dir / "load-spec.json"
         spec_path.write_text(json.dumps(spec))
+        connections = {name: len(lists) for name, lists in cycles.items()}
         self.log(f"  {scenario.name} ({', '.join(f'{n} {k}' for k, n in connections.items())})")
+        return spec_path, connections
+
+    def load_outcome(
+        self, scenario: Scenario, returncode: int, stdout: bytes, stderr: bytes
+    ) -> dict[str, Any]:
+        """The load generator's answer; RunBroken or ServerFailed when there is none to use."""
+        if returncode != 0:
+            raise RunBroken(f"the load generator failed:\n{stderr.decode()[-2000:]}")
+        outcome: dict[str, Any] = json.loads(stdout)
+        self.loop_name = outcome["loop"]
+        if outcome["fatal"]:
+            raise RunBroken(f"{scenario.name}: {outcome['fatal']}")
+        server = self.servers[scenario.server]
+        if server.process.poll() is not None:
+            raise ServerFailed(f"{server.name} exited during '{scenario.name}':\n{server.tail()}")
+        return outcome
+
+    def measure_load(self, scenario: Scenario) -> Result:
+        """Drive ``scenario`` with the load generator for the run's warm-up and duration."""
+        spec_path, connections = self.load_spec(
+            scenario,
+            warmup=self.config.warmup,
+            duration=self.config.duration,
+            until_stdin_closes=False,
+        )
         done = subprocess.run(
             [sys.executable, "-m", "bench.load", str(spec_path)],
             cwd=ROOT,
@@ -403,21 +484,217 @@ class Bench:
             preexec_fn=servers.die_with_parent,
             check=False,
         )
-        if done.returncode != 0:
-            raise RunBroken(f"the load generator failed:\n{done.stderr.decode()[-2000:]}")
-        outcome = json.loads(done.stdout)
-        self.loop_name = outcome["loop"]
-        if outcome["fatal"]:
-            raise RunBroken(f"{scenario.name}: {outcome['fatal']}")
-        if server.process.poll() is not None:
-            raise ServerFailed(f"{server.name} exited during '{scenario.name}':\n{server.tail()}")
+        outcome = self.load_outcome(scenario, done.returncode, done.stdout, done.stderr)
         return Result.measured(
             scenario, connections, outcome["groups"], outcome["client_cpu_percent"]
         )
 
+    # -- scenarios with servers of their own --------------------------------------------------
+
+    def measure_disk(self, scenario: Scenario) -> Result:
+        """QTable on a fresh copy of the seed, started for this measurement alone; on the
+        slow disk, with every fsync of the process delayed (bench.slow_disk)."""
+        delay = self.config.fsync_delay_ms
+        extra: dict[str, str] = {}
+        if scenario.server == SLOW_DISK:
+            try:
+                shim = slow_disk.build(
+                    Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="qtable-")))
+                )
+                commit = slow_disk.check(shim, delay)
+            except slow_disk.Unavailable as exc:
+                return Result.skip(scenario, str(exc))
+            extra = slow_disk.environment(shim, delay)
+            note = (
+                f"every fsync and fdatasync of the server waits {delay:g} ms first (LD_PRELOAD, "
+                f"built with {slow_disk.compiler()}); a SQLite commit so: {commit:.1f} ms"
+            )
+        else:
+            try:
+                note = f"a SQLite commit on this disk: {slow_disk.commit_ms({}):.2f} ms"
+            except slow_disk.Unavailable as exc:
+                note = str(exc)
+        _, url = self.fresh_sqlite("disk")
+        self.start_qtable(scenario.server, url, self.dbs.full.manifest, extra)
+        try:
+            result = self.measure_load(scenario)
+        finally:
+            self.retire(scenario.server)
+        result.notes.append(
+            f"{note}; synchronous=FULL; samplers: one connection each, a request every "
+            f"{scenario.groups[0].pace * 1000:g} ms"
+        )
+        return result
+
+    def measure_purge(self, scenario: Scenario) -> Result:
+        """QTable starting on a copy of the seed with expired change log entries: it purges
+        them at once. /healthz is sampled from its first answer until a reader of the file
+        sees no expired entry left; then the event loop lag histogram is read."""
+        entries = self.config.purge_entries
+        retention = purge.retention_days()
+        path, url = self.fresh_sqlite("purge")
+        self.log(f"  {scenario.name}: adding {entries:,} expired change log entries")
+        expired = purge.add_expired(path, entries, retention)
+        watch = purge.Watch(path, expired)
+        watch.start()
+        server = self.start_qtable(PURGING, url, self.dbs.full.manifest, wait=False)
+        started = time.monotonic()
+        try:
+            servers.wait_ready(server)
+            ready = time.monotonic()
+            spec_path, connections = self.load_spec(
+                scenario, warmup=0.0, duration=PURGE_LIMIT_SECONDS, until_stdin_closes=True
+            )
+            sampler = subprocess.Popen(
+                [sys.executable, "-m", "bench.load", str(spec_path)],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=servers.die_with_parent,
+            )
+            try:
+                deadline = started + PURGE_LIMIT_SECONDS
+                while not watch.done.wait(0.2) and time.monotonic() < deadline:
+                    if server.process.poll() is not None:
+                        break
+                time.sleep(max(0.0, ready + PURGE_MIN_SAMPLING_SECONDS - time.monotonic()))
+            finally:
+                # Closes the sampler's standard input: its measured window ends.
+                stdout, stderr = sampler.communicate(timeout=STOP_GRACE_SECONDS + 60)
+            outcome = self.load_outcome(scenario, sampler.returncode, stdout, stderr)
+            status, metrics = client.send(server.port, "GET", "/metrics")
+            if status != 200:
+                raise RunBroken(f"/metrics answered {status}: {metrics[:300]!r}")
+        finally:
+            watch.stop()
+            self.retire(PURGING)
+        result = Result.measured(
+            scenario, connections, outcome["groups"], outcome["client_cpu_percent"]
+        )
+        result.notes += purge_notes(expired, watch, retention, started, ready, metrics)
+        result.notes.append(
+            f"/healthz every {PURGE_SAMPLE_EVERY * 1000:g} ms from the server's first answer "
+            f"until the purge was done: {result.requests} answers, the slowest "
+            f"{result.max_ms or 0.0:.2f} ms (the target's measure; the p99 column is the p99)"
+        )
+        if watch.ended is None:
+            result.errors += 1
+            result.error_samples.append(
+                watch.error or f"expired entries were left after {PURGE_LIMIT_SECONDS:.0f} s"
+            )
+        elif watch.left != expired.kept:
+            result.errors += 1
+            result.error_samples.append(
+                f"{watch.left:,} entries left, not the {expired.kept:,} unexpired ones"
+            )
+        return result
+
+    def start_postgres(self) -> str | None:
+        """The QTable on PostgreSQL: in a PostgreSQL run the main one; in a SQLite run one
+        started on the seed's PostgreSQL database (seeded the first time, then re-created
+        from its template). Why it cannot run, or None."""
+        if QTABLE_PG in self.servers:
+            return None
+        if self.config.db == "postgres":
+            self.servers[QTABLE_PG] = self.servers[QTABLE]
+            self.manifests[QTABLE_PG] = self.manifests[QTABLE]
+            return None
+        url = make_url(self.config.postgres_url)
+        host, port = url.host or HOST, url.port or 5432
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            return f"PostgreSQL does not answer at {host}:{port}"
+        prefix = SMOKE_PREFIX if self.config.smoke else POSTGRES_PREFIX
+        if self.config.smoke:
+            names = [prefix, f"{prefix}_seed"]
+            self.stack.callback(seed.drop_postgres, self.config.postgres_url, names)
+        self.log(f"  preparing PostgreSQL database {prefix} (seeded once, then from a template)")
+        try:
+            seeded = seed.prepare_postgres(
+                self.config.postgres_url,
+                self.config.data_dir,
+                prefix,
+                self.config.shape,
+                cache=not self.config.smoke,
+            )
+            self.postgres_version = seed.postgres_version(self.config.postgres_url)
+        except Exception as exc:  # an unreachable or refusing server: the scenario is skipped
+            return f"PostgreSQL could not be prepared: {type(exc).__name__}: {exc}"
+        self.start_qtable(QTABLE_PG, seeded.url, seeded.manifest)
+        return None
+
+    def measure(self, scenario: Scenario) -> Result:
+        if scenario.shares:
+            first = self.results[scenario.shares]
+            if first.skipped:
+                return Result.skip(scenario, first.skipped)
+            return Result.measured(
+                scenario, first.connections, first.groups, first.client_cpu_percent or 0.0
+            )
+        if scenario.sequence == "rush":
+            return self.measure_rush(scenario)
+        if scenario.sequence == "purge":
+            return self.measure_purge(scenario)
+        if scenario.sequence:
+            return self.measure_sequence(scenario)
+        if scenario.server in (NORMAL_DISK, SLOW_DISK):
+            return self.measure_disk(scenario)
+        if scenario.server == QTABLE_PG:
+            why = self.start_postgres()
+            if why:
+                return Result.skip(scenario, why)
+            result = self.measure_load(scenario)
+            if self.config.db != "postgres":
+                result.notes.append(f"a QTable of its own on postgres {self.postgres_version}")
+            return result
+        return self.measure_load(scenario)
+
+
+def purge_notes(
+    expired: purge.Expired,
+    watch: purge.Watch,
+    retention: int,
+    started: float,
+    ready: float,
+    metrics: bytes,
+) -> list[str]:
+    """What the purge scenario saw, besides /healthz's numbers."""
+    notes = [
+        f"{expired.entries:,} expired entries over {expired.restaurants} restaurants, "
+        f"{retention + 1} to {retention + purge.SPREAD_DAYS} days old (retention {retention} "
+        f"days), added in {expired.seconds:.1f} s beside {expired.kept:,} unexpired ones"
+    ]
+    if watch.began is not None and watch.ended is not None:
+        answered = (
+            f"{watch.ended - ready:.1f} s after its first answer"
+            if watch.ended >= ready
+            else "before its first answer"
+        )
+        notes.append(
+            f"the purge took {watch.ended - watch.began:.1f} s (from its first chunk's commit "
+            f"to no expired entry left, seen by a read-only reader every "
+            f"{watch.every * 1000:.0f} ms); done {watch.ended - started:.1f} s after the "
+            f"server was started, {answered}; {watch.left:,} entries left"
+        )
+    try:
+        lag = purge.loop_lag(metrics.decode())
+    except ValueError as exc:
+        notes.append(str(exc))
+    else:
+        low, high = (bound * 1000 for bound in lag.worst)
+        notes.append(
+            f"{purge.HISTOGRAM} over the server's life: {lag.observations} observations, "
+            f"{lag.over} over {lag.limit * 1000:.0f} ms, the longest in ({low:g}, {high:g}] ms"
+        )
+    return notes
+
 
 def selected(config: Config) -> list[Scenario]:
-    chosen = [s for s in SCENARIOS if not config.only or s.name in config.only]
+    """The scenarios of ``--only`` (all without it), with every row of their measurements."""
+    family = {s.shares or s.name for s in SCENARIOS if s.name in config.only}
+    chosen = [s for s in SCENARIOS if not config.only or (s.shares or s.name) in family]
     unknown = set(config.only) - {s.name for s in SCENARIOS}
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -462,6 +739,8 @@ def metadata(config: Config, dbs: Databases, loop_name: str) -> dict[str, Any]:
         "working_copy_seconds": dbs.copy_seconds,
         "rows": dbs.full.manifest.rows,
         "auth_limits": AUTH_LIMITS_NOTE,
+        "fsync_delay_ms": config.fsync_delay_ms,
+        "purge_entries": config.purge_entries,
     }
 
 
@@ -482,6 +761,8 @@ def parameters(meta: dict[str, Any]) -> str:
             f"httptools {meta['httptools']}), fastapi {meta['fastapi']}, "
             f"sqlalchemy {meta['sqlalchemy']}, {meta['database']}, {meta['cpus']} CPUs",
             f"- {meta['auth_limits']}",
+            f"- slow disk: every fsync of its server delayed {meta['fsync_delay_ms']:g} ms; "
+            f"change log purge: {meta['purge_entries']:,} expired entries",
         ]
     )
 
@@ -493,7 +774,7 @@ def measure_all(
     results, why the run broke (None if it did not) and the load generator's event loop."""
     results: dict[str, Result] = {}
     with ExitStack() as stack:
-        bench = Bench(config, dbs, stack)
+        bench = Bench(config, dbs, stack, results)
         try:
             print("Starting servers...", file=sys.stderr, flush=True)
             # QTable always runs: every other server is sent its token's header bytes, and
@@ -523,7 +804,13 @@ def run(config: Config) -> int:
     started = time.monotonic()
     _clean_environ()
     chosen = selected(config)
-    scenarios = [s for s in chosen if config.db in s.backends]
+    # Long scenarios run in smoke runs, with --long, or when --only names them.
+    skipped_long = {
+        s.name
+        for s in chosen
+        if s.long and not (config.smoke or config.long or s.name in config.only)
+    }
+    scenarios = [s for s in chosen if config.db in s.backends and s.name not in skipped_long]
     if config.smoke:
         from app.core.security import configure_password_hashing
 
@@ -547,6 +834,8 @@ def run(config: Config) -> int:
     for s in chosen:
         if config.db not in s.backends:
             results[s.name] = Result.skip(s, f"{s.server} runs on {'/'.join(s.backends)} only")
+        elif s.name in skipped_long:
+            results[s.name] = Result.skip(s, f"long ({s.long}): run with --long")
     ordered = [results[s.name] for s in chosen if s.name in results]
     for scenario in chosen:
         if scenario.name in results and results[scenario.name].skipped is None:

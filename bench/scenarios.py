@@ -24,6 +24,11 @@ QTABLE = "qtable"  # QTable on the full database
 QTABLE_SOLO = "qtable-solo"  # QTable on the database holding only the measured restaurant
 READ_CEILING = "read-ceiling"  # bench.ceiling
 WRITE_CEILING = "write-ceiling"  # bench.write_ceiling (SQLite only)
+# Started for their scenarios only, each on a database of its own, and stopped after them.
+NORMAL_DISK = "qtable-normal-disk"  # QTable on a fresh copy of the seed
+SLOW_DISK = "qtable-slow-disk"  # the same, every fsync delayed (bench.slow_disk)
+PURGING = "qtable-purging"  # QTable starting on a copy holding expired change-log entries
+QTABLE_PG = "qtable-postgres"  # QTable on PostgreSQL (in a PostgreSQL run: QTABLE itself)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Group:
     requests: Requests
     expected: int = 200
     connections: Callable[[Context], int] = lambda ctx: ctx.connections
+    pace: float = 0.0  # seconds between a connection's requests; 0: each as soon as answered
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,10 @@ class Target:
     """``ratio``: req/s over the reference's, at least ``value``; ``growth``: the reference's
     p50 over this one's, at most ``value``; ``p99``: at most ``value`` ms; ``rate``: at least
     ``value`` req/s; ``speedup``: the run's own ratio (set by a sequence), at least
-    ``value``."""
+    ``value``; ``max``: the slowest answer, at most ``value`` ms; ``spread``: p99 over p50
+    (the ratio column), at most ``value``."""
 
-    kind: Literal["ratio", "growth", "p99", "rate", "speedup"]
+    kind: Literal["ratio", "growth", "p99", "rate", "speedup", "max", "spread"]
     value: float
     label: str
 
@@ -94,8 +101,12 @@ class Scenario:
     backends: tuple[str, ...] = ("sqlite", "postgres")
     description: str = field(default="", compare=False)
     # Run by the bench process itself, not by bench.load: "batch" (bench.sequence) or "rush"
-    # (bench.rush).
+    # (bench.rush); "purge" drives bench.load for as long as the change log's purge runs.
     sequence: str | None = None
+    # Another row of the named scenario's measurement (its group ``primary``): not run again.
+    shares: str | None = None
+    # How long it takes, when that is minutes: then it runs only with --long (or by name).
+    long: str | None = None
 
     @property
     def slug(self) -> str:
@@ -111,6 +122,10 @@ class Scenario:
 
 def _get_guest(ctx: Context, i: int) -> list[Request]:
     return [Request("GET", f"{API}/guests/{ctx.manifest.waiting[i % len(ctx.manifest.waiting)]}")]
+
+
+def _healthz(ctx: Context, i: int) -> list[Request]:
+    return [Request("GET", "/healthz", auth=False)]
 
 
 def _list_tables(ctx: Context, i: int) -> list[Request]:
@@ -300,6 +315,86 @@ PATCH_GUEST = Scenario(
     target=Target("ratio", 1 / 4, "≥ 1/4"),
 )
 
+# A disk that takes its time: writers commit back to back while one connection asks for
+# /healthz and another for one guest, each every 5 ms; the same on a normal disk first.
+DISK_WRITERS = 4
+SAMPLE_EVERY = 0.005
+_DISK_GROUPS = (
+    Group("healthz", _healthz, connections=lambda ctx: 1, pace=SAMPLE_EVERY),
+    Group("get guest", _get_guest, connections=lambda ctx: 1, pace=SAMPLE_EVERY),
+    Group("writes", _create_guest, expected=201, connections=lambda ctx: DISK_WRITERS),
+)
+
+
+def _disk(server: str, label: str, targets: tuple[Target | None, Target | None]) -> list[Scenario]:
+    """Three rows of one measurement: the two samplers and the writers."""
+    first = f"{label}: healthz"
+    what = (
+        f"{DISK_WRITERS} connections create guests back to back; /healthz and GET one guest "
+        f"sampled every {SAMPLE_EVERY * 1000:.0f} ms on two more"
+    )
+    return [
+        Scenario(
+            first,
+            server,
+            _DISK_GROUPS,
+            target=targets[0],
+            primary="healthz",
+            backends=("sqlite",),
+            description=f"{label}: {what}",
+        ),
+        Scenario(
+            f"{label}: get guest",
+            server,
+            _DISK_GROUPS,
+            target=targets[1],
+            primary="get guest",
+            backends=("sqlite",),
+            shares=first,
+            description=f"{label}: GET one guest while the writers commit",
+        ),
+        Scenario(
+            f"{label}: writes",
+            server,
+            _DISK_GROUPS,
+            primary="writes",
+            backends=("sqlite",),
+            shares=first,
+            description=f"{label}: the writers (req/s: guests created a second)",
+        ),
+    ]
+
+
+# The allowance over the 20 ms stall limit: /healthz's own answer on an idle loop is about a
+# millisecond, and a sample may land up to that much after a stall began.
+PURGE_STALL_MS = 20.0
+PURGE_ALLOWANCE_MS = 2.0
+PURGE_SAMPLE_EVERY = 0.002
+PURGE = Scenario(
+    "change log purge",
+    PURGING,
+    (Group("healthz", _healthz, connections=lambda ctx: 1, pace=PURGE_SAMPLE_EVERY),),
+    target=Target(
+        "max",
+        PURGE_STALL_MS + PURGE_ALLOWANCE_MS,
+        f"slowest ≤ {PURGE_STALL_MS:.0f} ms (+{PURGE_ALLOWANCE_MS:.0f} ms)",
+    ),
+    backends=("sqlite",),
+    sequence="purge",
+    long="about 3 minutes on 2 cores",
+    description="QTable starts on a copy of the seed holding expired change-log entries over "
+    "every restaurant (1,000,000; a smoke run 10,000) and purges them at once; /healthz every "
+    f"{PURGE_SAMPLE_EVERY * 1000:.0f} ms until the log holds no expired entry",
+)
+POSTGRES_WRITERS = Scenario(
+    "create guest on postgres",
+    QTABLE_PG,
+    CREATE_GUEST.groups,
+    target=Target("spread", 5.0, "p99 ≤ 5x p50"),
+    description="every connection creates guests in the measured restaurant on PostgreSQL "
+    "(in a SQLite run, on a QTable started for it); ratio = p99 / p50: do writers queue fairly",
+)
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         "load generator",
@@ -312,7 +407,7 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "healthz",
         QTABLE,
-        (Group("main", lambda ctx, i: [Request("GET", "/healthz", auth=False)]),),
+        (Group("main", _healthz),),
         reference=EMPTY.name,
     ),
     _same_bytes(GET_GUEST),
@@ -353,6 +448,14 @@ SCENARIOS: list[Scenario] = [
     PATCH_GUEST,
     BATCH,
     RUSH,
+    *_disk(NORMAL_DISK, "normal disk", (None, None)),
+    *_disk(
+        SLOW_DISK,
+        "slow disk",
+        (Target("p99", 5.0, "p99 ≤ 5 ms"), Target("p99", 10.0, "p99 ≤ 10 ms")),
+    ),
+    PURGE,
+    POSTGRES_WRITERS,
 ]
 
 
